@@ -1,0 +1,201 @@
+//! mimic: the scx_mimic lab tool.
+//!
+//! Host side: boots a sched_ext kernel with virtme-ng and runs the scheduler's gate in it
+//! (`vm-test`), or any command (`vm-run`); checks the set-up (`vm-check`).
+//! Guest side: the gate itself (`gate`).
+
+mod util;
+mod vm;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use vm::gate::{Case, GateConfig};
+use vm::host::{self, Accel, VmConfig};
+
+/// The scx_mimic lab: boot a sched_ext kernel in a VM and check the scheduler in it; later also
+/// trace the default scheduler, train models and benchmark.
+///
+/// Set-up (apt packages, virtme-ng, the guest kernel) is done by `make vm-test`, or by hand with
+/// vm/setup.sh and vm/kernel.sh. Logs go to stderr; set RUST_LOG=debug for more.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// How to boot the guest.
+#[derive(Debug, clap::Args)]
+struct VmOpts {
+    /// Env file describing the guest kernel, written by vm/kernel.sh
+    /// [default: $MIMIC_CACHE/kernel/current.env].
+    #[arg(long, value_name = "FILE")]
+    kernel_env: Option<PathBuf>,
+    /// kvm, tcg, or auto (probe KVM, fall back to TCG emulation).
+    #[arg(long, value_enum, env = "VM_ACCEL", default_value = "auto")]
+    accel: Accel,
+    /// Guest vCPUs.
+    #[arg(long, env = "VM_CPUS", default_value_t = 2)]
+    cpus: u32,
+    /// Guest memory (QEMU syntax).
+    #[arg(long, env = "VM_MEM", default_value = "2G")]
+    mem: String,
+}
+
+impl VmOpts {
+    fn config(&self) -> Result<VmConfig> {
+        let cache = host::cache_dir();
+        let env = self.kernel_env.clone().unwrap_or_else(|| cache.join("kernel/current.env"));
+        let kernel = host::load_kernel_env(&env)?;
+        Ok(VmConfig {
+            vng: host::find_vng(&cache),
+            kernel,
+            accel: host::resolve_accel(self.accel),
+            cpus: self.cpus,
+            mem: self.mem.clone(),
+            rw_dirs: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Boot the guest and run the scheduler gate in it: a stress-ng mix (CPU hogs, fork storms,
+    /// affinity churn) under `timeout --preserve-status 45 scx_mimic -v --stats 5`. Passes only
+    /// if sched_ext stayed enabled with our scheduler, it exited 0, the kernel log is clean and
+    /// its counters show it dispatched tasks. Writes results/vm-test-*/result.json.
+    VmTest {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// The scheduler binary [default: scx_mimic beside this program].
+        #[arg(long)]
+        sched: Option<PathBuf>,
+        /// Folder for result folders.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Workload seconds per case.
+        #[arg(long, default_value_t = 30)]
+        duration: u32,
+        /// The scheduler runs under `timeout --preserve-status SECS`.
+        #[arg(long, default_value_t = 45)]
+        sched_timeout: u32,
+        /// Gate cases, NAME:pass|fail[:SCHEDULER ARGS]. The default runs the heuristic (must
+        /// pass) and a deliberately broken scheduler that never dispatches (must be caught).
+        #[arg(long = "case", default_values_t = default_cases())]
+        cases: Vec<String>,
+    },
+    /// Boot the guest and run a shell command in it; exits with the command's exit code.
+    VmRun {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// Host folders the guest may write.
+        #[arg(long = "rw")]
+        rw: Vec<PathBuf>,
+        /// The command, run by the guest's shell.
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Check the host set-up: the guest kernel (sched_ext, BTF), vng, and KVM or TCG.
+    VmCheck {
+        #[command(flatten)]
+        vm: VmOpts,
+    },
+    /// (Inside the guest) run the scheduler gate; see vm-test.
+    Gate {
+        /// The scheduler binary.
+        #[arg(long)]
+        sched: PathBuf,
+        /// Folder for gate.json and the scheduler logs.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        duration: u32,
+        #[arg(long, default_value_t = 45)]
+        sched_timeout: u32,
+        /// Kernel config to expose at /boot/config-$(uname -r) for libbpf.
+        #[arg(long)]
+        kconfig: Option<PathBuf>,
+        /// NAME:pass|fail[:ARGS]; may repeat.
+        #[arg(long = "case", default_values_t = default_cases())]
+        cases: Vec<String>,
+    },
+}
+
+fn default_cases() -> Vec<String> {
+    vec!["heuristic:pass".into(), "never-dispatch:fail:--fault never-dispatch".into()]
+}
+
+fn parse_cases(specs: &[String]) -> Result<Vec<Case>> {
+    specs.iter().map(|s| s.parse::<Case>().map_err(anyhow::Error::msg)).collect()
+}
+
+fn sibling(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find this program's path")?;
+    Ok(me.with_file_name(name))
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.cmd {
+        Cmd::VmTest { vm, sched, results, duration, sched_timeout, cases } => {
+            let cfg = vm.config()?;
+            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
+            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+            let t = vm::VmTest {
+                vm: cfg,
+                sched: sched.canonicalize()?,
+                mimic: std::env::current_exe()?.canonicalize()?,
+                results,
+                cases: parse_cases(&cases)?,
+                duration,
+                sched_timeout,
+                requested_accel: vm.accel,
+            };
+            vm::vm_test(&t)
+        }
+        Cmd::VmRun { vm, rw, command } => {
+            let mut cfg = vm.config()?;
+            cfg.rw_dirs = rw.iter().map(|d| d.canonicalize().with_context(|| format!("{}", d.display()))).collect::<Result<_>>()?;
+            let log = std::env::temp_dir().join(format!("mimic-vm-run-{}.log", std::process::id()));
+            let out = host::boot(&cfg, &command.join(" "), &log, "")?;
+            std::process::exit(out.rc);
+        }
+        Cmd::VmCheck { vm } => {
+            let cfg = vm.config()?;
+            println!("kernel  {} ({}, {})", cfg.kernel.release, cfg.kernel.source, cfg.kernel.image.display());
+            if let Some(c) = &cfg.kernel.config {
+                let text = std::fs::read_to_string(c).with_context(|| format!("{}", c.display()))?;
+                for opt in ["CONFIG_SCHED_CLASS_EXT", "CONFIG_DEBUG_INFO_BTF", "CONFIG_BPF_SYSCALL", "CONFIG_BPF_JIT"] {
+                    let on = text.lines().any(|l| l == format!("{opt}=y"));
+                    println!("        {opt}: {}", if on { "y" } else { "MISSING" });
+                    anyhow::ensure!(on, "{}: {opt} is not set", c.display());
+                }
+            }
+            println!("vng     {}", cfg.vng.display());
+            println!("accel   {:?}", cfg.accel);
+            Ok(true)
+        }
+        Cmd::Gate { sched, out, duration, sched_timeout, kconfig, cases } => {
+            let cfg = GateConfig { sched, out, cases: parse_cases(&cases)?, duration, sched_timeout, kconfig,
+                                   ops_prefix: "scx_mimic".into() };
+            vm::gate::run(&cfg)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("mimic: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

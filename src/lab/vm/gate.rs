@@ -1,0 +1,326 @@
+//! The guest side of `make vm-test`: runs inside the sched_ext kernel booted by virtme-ng.
+//!
+//! For each case it starts the scheduler under `timeout --preserve-status`, waits for
+//! sched_ext to report it enabled, runs a stress-ng mix (CPU hogs, fork storms, affinity churn)
+//! while sampling /sys/kernel/sched_ext, then checks the scheduler's exit code, the kernel log
+//! and the scheduler's own counters. A case can be expected to fail (a deliberately broken
+//! scheduler): the gate then passes only if the checks do catch it.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use log::{info, warn};
+use serde::{Deserialize, Serialize};
+
+use super::verdict::{bad_dmesg_lines, judge, Observation};
+use crate::util::{now_rfc3339, write_atomic};
+
+pub const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
+pub const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
+/// Printed first thing in the guest: lets the host tell a boot failure from a gate failure.
+pub const START_MARKER: &str = "mimic-gate: start";
+
+/// One gate case: a name, whether it must pass, and extra scheduler arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub expect_pass: bool,
+    pub args: Vec<String>,
+}
+
+impl std::str::FromStr for Case {
+    type Err = String;
+    /// `NAME:pass|fail[:ARGS…]`, e.g. `heuristic:pass` or `broken:fail:--fault never-dispatch`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut it = s.splitn(3, ':');
+        let name = it.next().filter(|n| !n.is_empty()).ok_or("case needs a name: NAME:pass|fail[:ARGS]")?;
+        let expect_pass = match it.next() {
+            Some("pass") | None => true,
+            Some("fail") => false,
+            Some(x) => return Err(format!("case '{name}': expectation must be 'pass' or 'fail', not '{x}'")),
+        };
+        let args = it.next().map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default();
+        Ok(Case { name: name.to_string(), expect_pass, args })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    pub sched: PathBuf,
+    pub out: PathBuf,
+    pub cases: Vec<Case>,
+    /// Workload length, s.
+    pub duration: u32,
+    /// `timeout --preserve-status` bound on the scheduler, s.
+    pub sched_timeout: u32,
+    /// Kernel config to expose at /boot for libbpf's Kconfig externs.
+    pub kconfig: Option<PathBuf>,
+    /// The ops name prefix that identifies our scheduler.
+    pub ops_prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub case: Case,
+    /// Whether the checks passed (for an expected-fail case, they should not).
+    pub checks_passed: bool,
+    /// Whether the outcome is what the case expects.
+    pub as_expected: bool,
+    pub reasons: Vec<String>,
+    pub observation: Observation,
+    pub wall_s: f64,
+    pub sched_log: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateReport {
+    pub date: String,
+    pub kernel_release: String,
+    pub guest_cpus: usize,
+    pub duration_s: u32,
+    pub sched_timeout_s: u32,
+    pub workload: String,
+    pub cases: Vec<CaseResult>,
+    pub pass: bool,
+}
+
+fn read_trim(path: &str) -> String {
+    fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "missing".into())
+}
+
+/// libbpf resolves `__kconfig` externs from /proc/config.gz or /boot/config-$(uname -r); the
+/// guest has neither, so put the kernel's config at /boot (on a tmpfs: the root is read-only).
+fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
+    let boot_cfg = PathBuf::from(format!("/boot/config-{release}"));
+    if Path::new("/proc/config.gz").exists() || boot_cfg.exists() {
+        return Ok(());
+    }
+    let Some(src) = kconfig else {
+        warn!("no /proc/config.gz nor {} and no --kconfig: libbpf may fail on Kconfig externs", boot_cfg.display());
+        return Ok(());
+    };
+    let st = Command::new("mount").args(["-t", "tmpfs", "tmpfs", "/boot"]).status().context("running mount")?;
+    if !st.success() {
+        bail!("cannot mount a tmpfs on /boot for the kernel config");
+    }
+    fs::copy(src, &boot_cfg).with_context(|| format!("copying {} to {}", src.display(), boot_cfg.display()))?;
+    Ok(())
+}
+
+fn dmesg_lines() -> Vec<String> {
+    match Command::new("dmesg").output() {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect(),
+        Err(e) => {
+            warn!("dmesg: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The stress mix of the scx CI gate: CPU hogs, fork storms and affinity churn, all aggressive.
+pub fn workload_args(duration: u32, n: usize) -> Vec<String> {
+    let n = n.to_string();
+    ["-t", &format!("{duration}s"), "--aggressive", "-M", "-c", &n, "-f", &n,
+     "--affinity", "1", "--affinity-delay", "1", "--affinity-pin"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let t = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return Some(st),
+            Ok(None) if t.elapsed() < limit => sleep(Duration::from_millis(100)),
+            _ => return None,
+        }
+    }
+}
+
+fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
+    let started = Instant::now();
+    let mut obs = Observation { state_before: read_trim(SCX_STATE), ..Default::default() };
+    let dmesg_before = dmesg_lines().len();
+    let report = cfg.out.join(format!("sched-{}.json", case.name));
+    let log_path = cfg.out.join(format!("sched-{}.log", case.name));
+    let _ = fs::remove_file(&report);
+
+    // The scheduler, bounded by timeout(1) as in the scx CI: SIGTERM at the end, and with
+    // --preserve-status its own exit code comes back (0 for a clean stop).
+    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut sched = Command::new("timeout")
+        .arg("--preserve-status")
+        .arg(cfg.sched_timeout.to_string())
+        .arg(&cfg.sched)
+        .args(["-v", "--stats", "5", "--report"])
+        .arg(&report)
+        .args(&case.args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", cfg.sched.display()))?;
+    info!("case {}: started {} {}", case.name, cfg.sched.display(), case.args.join(" "));
+
+    // Wait for sched_ext to switch to our scheduler (TCG can make this take several seconds).
+    let enable_limit = Duration::from_secs((cfg.sched_timeout / 2).max(5) as u64);
+    while started.elapsed() < enable_limit {
+        if read_trim(SCX_STATE) == "enabled" {
+            obs.enable_after_s = Some(started.elapsed().as_secs_f64());
+            obs.ops_seen.push(read_trim(SCX_OPS));
+            break;
+        }
+        if let Ok(Some(_)) = sched.try_wait() {
+            break;
+        }
+        sleep(Duration::from_millis(100));
+    }
+
+    if obs.enable_after_s.is_some() {
+        let sched_deadline = started + Duration::from_secs(cfg.sched_timeout as u64);
+        let mut stress = Command::new("stress-ng")
+            .args(workload_args(cfg.duration, nproc()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting stress-ng")?;
+        // Sample twice a second while the workload runs and the scheduler should be in charge.
+        loop {
+            if let Ok(Some(st)) = stress.try_wait() {
+                obs.workload_exit_code = st.code();
+                break;
+            }
+            if Instant::now() + Duration::from_millis(500) >= sched_deadline {
+                warn!("case {}: workload still running at the scheduler's timeout; stopping it", case.name);
+                let _ = stress.kill();
+                obs.workload_exit_code = stress.wait().ok().and_then(|s| s.code());
+                break;
+            }
+            let (state, ops) = (read_trim(SCX_STATE), read_trim(SCX_OPS));
+            obs.samples += 1;
+            if state == "enabled" && ops.starts_with(&cfg.ops_prefix) {
+                obs.samples_enabled_ours += 1;
+            }
+            if state == "enabled" && !obs.ops_seen.contains(&ops) {
+                obs.ops_seen.push(ops);
+            }
+            sleep(Duration::from_millis(500));
+        }
+    }
+
+    // The scheduler stops at its timeout; give it 20 s more to detach before calling it hung.
+    let left = (started + Duration::from_secs(cfg.sched_timeout as u64 + 20)).saturating_duration_since(Instant::now());
+    match wait_timeout(&mut sched, left) {
+        Some(st) => obs.sched_exit_code = st.code(),
+        None => {
+            let _ = sched.kill();
+            let _ = sched.wait();
+        }
+    }
+    let after = dmesg_lines();
+    obs.dmesg_bad = bad_dmesg_lines(after.iter().skip(dmesg_before).map(String::as_str), 20);
+
+    if let Ok(text) = fs::read_to_string(&report) {
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => {
+                obs.counters = v.get("counters").and_then(|c| serde_json::from_value(c.clone()).ok());
+                obs.sched_exit_reason = v.get("exit_reason").and_then(|r| r.as_str()).map(String::from);
+            }
+            Err(e) => warn!("{}: {e}", report.display()),
+        }
+    }
+    let reasons = judge(&obs, &cfg.ops_prefix);
+    let checks_passed = reasons.is_empty();
+    // Wait until sched_ext is fully back to the default scheduler before the next case.
+    let t = Instant::now();
+    while read_trim(SCX_STATE) != "disabled" && t.elapsed() < Duration::from_secs(15) {
+        sleep(Duration::from_millis(100));
+    }
+    Ok(CaseResult {
+        as_expected: checks_passed == case.expect_pass,
+        checks_passed,
+        reasons,
+        observation: obs,
+        wall_s: started.elapsed().as_secs_f64(),
+        sched_log: log_path.display().to_string(),
+        case: case.clone(),
+    })
+}
+
+/// Run all cases; write `gate.json` into the output folder; Ok(true) if every case went as
+/// expected.
+pub fn run(cfg: &GateConfig) -> Result<bool> {
+    println!("{START_MARKER}");
+    let release = read_trim("/proc/sys/kernel/osrelease");
+    if !Path::new(SCX_STATE).exists() {
+        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
+    }
+    if !cfg.sched.exists() {
+        bail!("scheduler binary {} not found", cfg.sched.display());
+    }
+    fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    provide_kconfig(cfg.kconfig.as_deref(), &release)?;
+
+    let mut results = Vec::new();
+    for case in &cfg.cases {
+        let r = run_case(cfg, case)?;
+        println!(
+            "mimic-gate: case {:<16} expect {:<4} -> checks {} ({})",
+            case.name,
+            if case.expect_pass { "pass" } else { "fail" },
+            if r.checks_passed { "passed" } else { "failed" },
+            if r.as_expected { "as expected" } else { "NOT as expected" }
+        );
+        for why in &r.reasons {
+            println!("mimic-gate:     - {why}");
+        }
+        results.push(r);
+    }
+    let pass = results.iter().all(|r| r.as_expected);
+    let report = GateReport {
+        date: now_rfc3339(),
+        kernel_release: release,
+        guest_cpus: nproc(),
+        duration_s: cfg.duration,
+        sched_timeout_s: cfg.sched_timeout,
+        workload: format!("stress-ng {}", workload_args(cfg.duration, nproc()).join(" ")),
+        cases: results,
+        pass,
+    };
+    write_atomic(&cfg.out.join("gate.json"), &serde_json::to_vec_pretty(&report)?)?;
+    let _ = std::io::stdout().flush();
+    Ok(pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_syntax() {
+        let c: Case = "heuristic:pass".parse().unwrap();
+        assert_eq!(c, Case { name: "heuristic".into(), expect_pass: true, args: vec![] });
+        let c: Case = "broken:fail:--fault never-dispatch".parse().unwrap();
+        assert!(!c.expect_pass);
+        assert_eq!(c.args, vec!["--fault", "never-dispatch"]);
+        assert!("x:maybe".parse::<Case>().unwrap_err().contains("'pass' or 'fail'"));
+        assert!(":pass".parse::<Case>().is_err());
+    }
+
+    #[test]
+    fn workload_is_the_scx_ci_mix() {
+        let a = workload_args(30, 2).join(" ");
+        assert_eq!(a, "-t 30s --aggressive -M -c 2 -f 2 --affinity 1 --affinity-delay 1 --affinity-pin");
+    }
+}

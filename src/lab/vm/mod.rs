@@ -1,0 +1,133 @@
+//! The VM loop: boot the sched_ext kernel, run the scheduler gate inside, collect the verdict.
+
+pub mod gate;
+pub mod host;
+pub mod verdict;
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::util::{now_rfc3339, now_stamp, write_atomic};
+use gate::{Case, GateReport};
+use host::{Accel, VmConfig};
+
+/// Everything `mimic vm-test` needs.
+pub struct VmTest {
+    pub vm: VmConfig,
+    pub sched: PathBuf,
+    pub mimic: PathBuf,
+    pub results: PathBuf,
+    pub cases: Vec<Case>,
+    pub duration: u32,
+    pub sched_timeout: u32,
+    pub requested_accel: Accel,
+}
+
+/// Boot, run the gate, write `result.json`, print a summary. Ok(true) when everything passed.
+pub fn vm_test(t: &VmTest) -> Result<bool> {
+    let dir = t.results.join(format!("vm-test-{}", now_stamp()));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let mut vm = t.vm.clone();
+    vm.rw_dirs.push(dir.clone());
+
+    let mut argv = vec![t.mimic.display().to_string(), "gate".into(), "--sched".into(), t.sched.display().to_string(),
+                        "--out".into(), dir.display().to_string(), "--duration".into(), t.duration.to_string(),
+                        "--sched-timeout".into(), t.sched_timeout.to_string()];
+    if let Some(cfg) = &vm.kernel.config {
+        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
+    }
+    for c in &t.cases {
+        let spec = format!("{}:{}:{}", c.name, if c.expect_pass { "pass" } else { "fail" }, c.args.join(" "));
+        argv.extend(["--case".into(), spec]);
+    }
+    let cmd = host::guest_command(&[("RUST_LOG", "info".into())], &argv);
+    let host = host::host_info();
+    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), gate::START_MARKER)?;
+
+    let gate_path = dir.join("gate.json");
+    let gate: Option<GateReport> = fs::read(&gate_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut reasons = Vec::new();
+    if !outcome.marker_seen {
+        reasons.push(format!("the guest never started the gate (vng rc={}): boot failed, see console.log", outcome.rc));
+    } else if gate.is_none() {
+        reasons.push(format!("the gate wrote no gate.json (guest rc={})", outcome.rc));
+    }
+    if let Some(g) = &gate {
+        for c in g.cases.iter().filter(|c| !c.as_expected) {
+            reasons.push(format!("case {}: {}", c.case.name,
+                if c.case.expect_pass { c.reasons.join("; ") } else { "a broken scheduler was NOT caught".into() }));
+        }
+    }
+    if outcome.rc != 0 && reasons.is_empty() {
+        reasons.push(format!("guest command exited {}", outcome.rc));
+    }
+    let pass = reasons.is_empty();
+    let result = json!({
+        "kind": "vm-test",
+        "date": now_rfc3339(),
+        "pass": pass,
+        "reasons": reasons,
+        "guest_kernel": vm.kernel,
+        "vm": {
+            "accel_requested": t.requested_accel,
+            "accel": vm.accel,
+            "cpus": vm.cpus,
+            "mem": vm.mem,
+            "vng": vm.vng,
+            "boot_attempts": outcome.attempts,
+            "wall_s": outcome.wall_s,
+            "guest_rc": outcome.rc,
+        },
+        "host": host,
+        "gate": gate,
+    });
+    let out = dir.join("result.json");
+    write_atomic(&out, &serde_json::to_vec_pretty(&result)?)?;
+    print_summary(&result, &out);
+    Ok(pass)
+}
+
+fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
+    let k = &r["guest_kernel"];
+    let vm = &r["vm"];
+    println!();
+    println!("==================== scx_mimic vm-test ====================");
+    println!("kernel   {} ({} {})", k["release"].as_str().unwrap_or("?"), k["source"].as_str().unwrap_or(""),
+             k["pkg_version"].as_str().unwrap_or(""));
+    println!("vm       {} x{} vCPU, {}, {:.0}s wall, {} boot attempt(s)", vm["accel"].as_str().unwrap_or("?").to_uppercase(),
+             vm["cpus"], vm["mem"].as_str().unwrap_or("?"), vm["wall_s"].as_f64().unwrap_or(0.0), vm["boot_attempts"]);
+    if vm["accel"] == "tcg" {
+        println!("         (TCG: software emulation; timings are emulated, not native)");
+    }
+    if let Some(cases) = r["gate"]["cases"].as_array() {
+        for c in cases {
+            let o = &c["observation"];
+            let cn = &o["counters"];
+            println!("case     {:<16} expect {:<4}  checks {:<6}  {}", c["case"]["name"].as_str().unwrap_or("?"),
+                     if c["case"]["expect_pass"] == true { "pass" } else { "fail" },
+                     if c["checks_passed"] == true { "passed" } else { "failed" },
+                     if c["as_expected"] == true { "ok" } else { "NOT AS EXPECTED" });
+            println!("         enabled after {:.1}s, in charge {}/{} samples, exit {}, workload exit {}",
+                     o["enable_after_s"].as_f64().unwrap_or(f64::NAN), o["samples_enabled_ours"], o["samples"],
+                     o["sched_exit_code"], o["workload_exit_code"]);
+            if cn.is_object() {
+                println!("         decisions {} | user dispatches {} (+{} any-cpu) | kernel {} | congested {} | pf {}/{}",
+                         cn["decisions"], cn["dispatched_user"], cn["decisions_any_cpu"], cn["dispatched_kernel"],
+                         cn["congested"], cn["minor_faults"], cn["major_faults"]);
+            }
+            for why in c["reasons"].as_array().into_iter().flatten() {
+                println!("         - {}", why.as_str().unwrap_or(""));
+            }
+        }
+    }
+    println!("verdict  {}", if r["pass"] == true { "PASS" } else { "FAIL" });
+    for why in r["reasons"].as_array().into_iter().flatten() {
+        println!("         - {}", why.as_str().unwrap_or(""));
+    }
+    println!("result   {}", out.display());
+    println!("============================================================");
+}

@@ -1,0 +1,148 @@
+//! Pure checks behind the VM gate: what counts as a bad kernel log line, and whether a gate run
+//! passed. Kept free of I/O so they are unit-tested on the host.
+
+use serde::{Deserialize, Serialize};
+
+use scx_mimic::stats::SchedCounters;
+
+/// Kernel log patterns that fail the gate: a crash, a warning, a stall, or the kernel ejecting a
+/// sched_ext scheduler for an error.
+pub const BAD_DMESG_PATTERNS: &[&str] = &["BUG:", "WARNING:", "stall", "disabled (error", "Oops", "panic"];
+
+/// The kernel log lines that match a bad pattern (at most `limit`, in order).
+pub fn bad_dmesg_lines<'a>(lines: impl IntoIterator<Item = &'a str>, limit: usize) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter(|l| BAD_DMESG_PATTERNS.iter().any(|p| l.contains(p)))
+        .take(limit)
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+/// What one gate case observed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Observation {
+    /// sched_ext state before the scheduler started (must be "disabled").
+    pub state_before: String,
+    /// Seconds from starting the scheduler until the state read "enabled" (None: never).
+    pub enable_after_s: Option<f64>,
+    /// State samples taken while the workload ran, and how many read "enabled" with our ops.
+    pub samples: u32,
+    pub samples_enabled_ours: u32,
+    /// Distinct ops names seen in /sys/kernel/sched_ext/root/ops while enabled.
+    pub ops_seen: Vec<String>,
+    /// Exit code of the scheduler (under `timeout --preserve-status`); None: killed/unknown.
+    pub sched_exit_code: Option<i32>,
+    /// Exit code of the workload.
+    pub workload_exit_code: Option<i32>,
+    /// Bad kernel log lines that appeared during the case.
+    pub dmesg_bad: Vec<String>,
+    /// The scheduler's final counters (from its --report file), if it wrote them.
+    pub counters: Option<SchedCounters>,
+    /// The scheduler's own exit reason from its report.
+    pub sched_exit_reason: Option<String>,
+}
+
+/// Judge one case. Returns the reasons it failed (empty: passed).
+pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
+    let mut why = Vec::new();
+    if obs.state_before != "disabled" {
+        why.push(format!("sched_ext state was '{}' before start (another scheduler loaded?)", obs.state_before));
+    }
+    match obs.enable_after_s {
+        None => why.push("sched_ext never reached 'enabled': the scheduler did not attach".into()),
+        Some(_) => {
+            if !obs.ops_seen.iter().any(|o| o.starts_with(ops_prefix)) {
+                why.push(format!("root/ops never named our scheduler (saw {:?})", obs.ops_seen));
+            }
+        }
+    }
+    if obs.samples == 0 {
+        why.push("no state samples were taken while the workload ran".into());
+    } else if obs.samples_enabled_ours < obs.samples {
+        why.push(format!(
+            "scheduler not in charge for the whole workload: enabled with our ops in {}/{} samples",
+            obs.samples_enabled_ours, obs.samples
+        ));
+    }
+    match obs.sched_exit_code {
+        Some(0) => {}
+        Some(c) => why.push(format!(
+            "scheduler exited with code {c}{}",
+            obs.sched_exit_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )),
+        None => why.push("scheduler did not exit by itself (killed)".into()),
+    }
+    if !obs.dmesg_bad.is_empty() {
+        why.push(format!("kernel log has {} bad line(s), first: {}", obs.dmesg_bad.len(), obs.dmesg_bad[0]));
+    }
+    match &obs.counters {
+        None => why.push("scheduler wrote no counters report".into()),
+        Some(c) if c.user_dispatched_total() == 0 => {
+            why.push(format!("scheduler dispatched nothing from user space ({} decisions)", c.decisions))
+        }
+        Some(_) => {}
+    }
+    why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Observation {
+        Observation {
+            state_before: "disabled".into(),
+            enable_after_s: Some(1.5),
+            samples: 60,
+            samples_enabled_ours: 60,
+            ops_seen: vec!["scx_mimic_1.0.0_x86_64".into()],
+            sched_exit_code: Some(0),
+            workload_exit_code: Some(0),
+            dmesg_bad: vec![],
+            counters: Some(SchedCounters { decisions: 100, dispatched_user: 80, decisions_any_cpu: 20, ..Default::default() }),
+            sched_exit_reason: Some("clean stop".into()),
+        }
+    }
+
+    #[test]
+    fn a_healthy_run_passes() {
+        assert_eq!(judge(&good(), "scx_mimic"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_failure_is_named() {
+        let cases: Vec<(Box<dyn Fn(&mut Observation)>, &str)> = vec![
+            (Box::new(|o| o.enable_after_s = None), "never reached 'enabled'"),
+            (Box::new(|o| o.ops_seen = vec!["rustland".into()]), "never named our scheduler"),
+            (Box::new(|o| o.samples_enabled_ours = 30), "30/60 samples"),
+            (Box::new(|o| o.sched_exit_code = Some(1)), "exited with code 1"),
+            (Box::new(|o| o.sched_exit_code = None), "did not exit by itself"),
+            (Box::new(|o| o.dmesg_bad = vec!["sched_ext: disabled (error)".into()]), "bad line"),
+            (Box::new(|o| o.counters = None), "no counters"),
+            (Box::new(|o| o.counters = Some(SchedCounters { decisions: 500, ..Default::default() })), "dispatched nothing"),
+            (Box::new(|o| o.state_before = "enabled".into()), "before start"),
+            (Box::new(|o| o.samples = 0), "no state samples"),
+        ];
+        for (break_it, expect) in cases {
+            let mut o = good();
+            break_it(&mut o);
+            let why = judge(&o, "scx_mimic");
+            assert_eq!(why.len(), 1, "expected exactly one reason containing {expect:?}, got {why:?}");
+            assert!(why[0].contains(expect), "{:?} does not mention {expect:?}", why[0]);
+        }
+    }
+
+    #[test]
+    fn dmesg_scan_catches_stalls_and_ejections_but_not_normal_lines() {
+        let log = "[  1.0] sched_ext: BPF scheduler \"scx_mimic\" enabled\n\
+                   [  9.0] sched_ext: BPF scheduler \"scx_mimic\" disabled (unregistered from user space)\n\
+                   [ 12.0] sched_ext: scx_mimic: runnable task stall (kworker/u8:2[71] failed to run for 5.2s)\n\
+                   [ 12.1] sched_ext: BPF scheduler \"scx_mimic\" disabled (error)\n\
+                   [ 13.0] WARNING: CPU: 1 PID: 0 at kernel/sched/ext.c:123\n";
+        let bad = bad_dmesg_lines(log.lines(), 10);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].contains("runnable task stall"));
+        assert_eq!(bad_dmesg_lines(log.lines(), 1).len(), 1);
+    }
+}

@@ -1,0 +1,67 @@
+//! Counters the scheduler reports with `--stats` and in its final JSON report.
+
+use serde::{Deserialize, Serialize};
+
+/// One snapshot of the scheduler's counters (cumulative since start).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchedCounters {
+    /// Seconds since the scheduler attached.
+    pub uptime_s: f64,
+    /// Online CPUs as seen by the BPF side.
+    pub nr_cpus: u64,
+    /// Tasks waiting in the ring buffer for the user-space scheduler right now.
+    pub nr_queued: u64,
+    /// Tasks the user-space scheduler holds right now.
+    pub nr_scheduled: u64,
+    /// Tasks running right now.
+    pub nr_running: u64,
+    /// Dispatches to a chosen CPU made by user space (BPF counter).
+    pub dispatched_user: u64,
+    /// Dispatches the BPF side made on its own (per-CPU kthreads, congestion, idle fast path).
+    pub dispatched_kernel: u64,
+    /// User dispatches the BPF side dropped because the task changed state meanwhile.
+    pub dispatched_cancel: u64,
+    /// User dispatches bounced to the previous CPU (affinity changed meanwhile).
+    pub dispatched_bounce: u64,
+    /// Failed dispatches.
+    pub dispatched_failed: u64,
+    /// Times the queue to user space was full (the BPF side then dispatched by itself).
+    pub congested: u64,
+    /// Decisions made by user space (one per dequeued task).
+    pub decisions: u64,
+    /// Decisions that went to "any CPU" (the shared queue).
+    pub decisions_any_cpu: u64,
+    /// Decisions that found an idle CPU.
+    pub decisions_idle_cpu: u64,
+    /// Decisions that used the critical-kthread fast path.
+    pub decisions_critical: u64,
+    /// Dispatches user space could not submit (ring full); the task is retried.
+    pub submit_errors: u64,
+    /// Minor / major page faults of the scheduler process (should stay flat after start).
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    /// Per-task table: live entries and entries evicted as stale.
+    pub tasks_tracked: u64,
+    pub tasks_evicted: u64,
+}
+
+impl SchedCounters {
+    /// The one-line form printed every `--stats` interval.
+    pub fn line(&self) -> String {
+        format!(
+            "t={:.0}s cpus={} queued={} sched={} running={} | dispatched user={} kernel={} any={} \
+             cancel={} bounce={} fail={} cong={} | decisions={} idle={} critical={} | \
+             pf={}/{} tasks={} evicted={}",
+            self.uptime_s, self.nr_cpus, self.nr_queued, self.nr_scheduled, self.nr_running,
+            self.dispatched_user, self.dispatched_kernel, self.decisions_any_cpu,
+            self.dispatched_cancel, self.dispatched_bounce, self.dispatched_failed, self.congested,
+            self.decisions, self.decisions_idle_cpu, self.decisions_critical,
+            self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
+        )
+    }
+
+    /// Tasks user space actually dispatched (to a CPU or to the shared queue).
+    pub fn user_dispatched_total(&self) -> u64 {
+        self.dispatched_user + self.decisions_any_cpu
+    }
+}
