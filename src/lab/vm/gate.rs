@@ -129,8 +129,9 @@ fn nproc() -> usize {
 /// The stress mix of the scx CI gate: CPU hogs, fork storms and affinity churn, all aggressive.
 pub fn workload_args(duration: u32, n: usize) -> Vec<String> {
     let n = n.to_string();
+    // --temp-path: stress-ng refuses to start in a read-only cwd (the guest's root is read-only).
     ["-t", &format!("{duration}s"), "--aggressive", "-M", "-c", &n, "-f", &n,
-     "--affinity", "1", "--affinity-delay", "1", "--affinity-pin"]
+     "--affinity", "1", "--affinity-delay", "1", "--affinity-pin", "--temp-path", "/tmp"]
         .iter()
         .map(|s| s.to_string())
         .collect()
@@ -229,6 +230,7 @@ fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
         }
     }
     let after = dmesg_lines();
+    let _ = fs::write(cfg.out.join(format!("dmesg-{}.txt", case.name)), after[dmesg_before.min(after.len())..].join("\n"));
     obs.dmesg_bad = bad_dmesg_lines(after.iter().skip(dmesg_before).map(String::as_str), 20);
 
     if let Ok(text) = fs::read_to_string(&report) {
@@ -321,6 +323,6 @@ mod tests {
     #[test]
     fn workload_is_the_scx_ci_mix() {
         let a = workload_args(30, 2).join(" ");
-        assert_eq!(a, "-t 30s --aggressive -M -c 2 -f 2 --affinity 1 --affinity-delay 1 --affinity-pin");
+        assert_eq!(a, "-t 30s --aggressive -M -c 2 -f 2 --affinity 1 --affinity-delay 1 --affinity-pin --temp-path /tmp");
     }
 }

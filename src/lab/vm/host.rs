@@ -6,8 +6,16 @@
 //! * vng must get stdin from /dev/null and its output through a pipe: its QEMU reopens
 //!   /proc/self/fd/1 with O_TRUNC, which would clobber a file we redirected into.
 //! * vng returns the guest command's exit code (it needs udev on the host for that).
-//! * About one boot in a dozen ends with rc=255 and no output; a re-run boots fine. We retry such
-//!   a boot once (only when the guest never printed our start marker) and say so.
+//! * Under TCG, QEMU's default multi-threaded mode (one host thread per vCPU) lets one vCPU run a
+//!   stale translation of kernel text that another vCPU is live-patching (static keys, via int3):
+//!   the guest dies with `Oops: int3` in the patched function and `Kernel panic - not syncing`,
+//!   vng returns 255. We saw it at boot (`sched_clock: Marking stable` patching
+//!   sched_clock_cpu) and when sched_ext attaches or detaches (it flips many static keys) — it
+//!   was the "one boot in a dozen ends with rc=255" failure. Single-threaded TCG
+//!   (`-accel tcg,thread=single`) runs all vCPUs round-robin on one host thread and makes the
+//!   race impossible. On a 2-core host it also leaves a core for the host.
+//! * If a boot still ends with rc=255 before our command printed its start marker, we retry it
+//!   once and say so.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -141,7 +149,11 @@ pub fn vng_args(cfg: &VmConfig, guest_cmd: &str) -> Vec<String> {
     let mut a = Vec::new();
     if cfg.accel == Accel::Tcg {
         a.push("--disable-kvm".to_string());
+        // See the module comment: multi-threaded TCG races with kernel live patching.
+        a.push("--qemu-opts=-accel tcg,thread=single".to_string());
     }
+    // Kernel messages on the console: kept in console.log, shown only with VM_VERBOSE.
+    a.push("-v".into());
     // 9p everywhere: virtiofs needs virtiofsd, and one code path is easier to trust.
     a.push("--force-9p".into());
     a.extend(["-m".into(), cfg.mem.clone(), "-p".into(), cfg.cpus.to_string()]);
@@ -186,7 +198,15 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
         info!("booting guest ({:?}, {} vCPUs, {}): {} {}", cfg.accel, cfg.cpus, cfg.mem,
               cfg.vng.display(), args.join(" "));
         let t = Instant::now();
+        // vng execs virtme-run by name: put its own folder (the venv's bin) first on PATH.
+        let mut path = std::env::var_os("PATH").unwrap_or_default();
+        if let Some(dir) = cfg.vng.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let mut dirs = vec![dir.to_path_buf()];
+            dirs.extend(std::env::split_paths(&path));
+            path = std::env::join_paths(dirs).context("PATH")?;
+        }
         let mut child = Command::new(&cfg.vng)
+            .env("PATH", path)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -205,7 +225,9 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
         let err_thread = std::thread::spawn(move || {
             let mut err_log = err_log;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{line}");
+                if show_line(&line) {
+                    eprintln!("{line}");
+                }
                 let _ = writeln!(err_log, "{line}");
             }
         });
@@ -213,7 +235,9 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
         let stdout = child.stdout.take().expect("piped");
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             marker_seen |= line.contains(marker);
-            println!("{line}");
+            if show_line(&line) {
+                println!("{line}");
+            }
             let _ = writeln!(log, "{line}");
         }
         let _ = err_thread.join();
@@ -228,6 +252,14 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
         }
         return Ok(BootOutcome { rc, attempts, wall_s, marker_seen });
     }
+}
+
+/// Kernel console lines ("[    1.234] ...") go to console.log; on screen only with VM_VERBOSE=1,
+/// or when they are the kind that explains a failure. Everything else is shown.
+fn show_line(line: &str) -> bool {
+    let kernel_line = line.trim_start().starts_with('[') && line.contains("] ");
+    let verbose = std::env::var("VM_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
+    verbose || !kernel_line || ["sched_ext:", "Oops", "panic", "BUG:", "WARNING:"].iter().any(|p| line.contains(p))
 }
 
 /// Find vng: $VNG, then the lab's venv, then PATH.
@@ -281,9 +313,10 @@ mod tests {
         let cfg = VmConfig { vng: "vng".into(), kernel: kernel(), accel: Accel::Tcg, cpus: 2,
                              mem: "2G".into(), rw_dirs: vec!["/r".into()] };
         let a = vng_args(&cfg, "true");
-        assert_eq!(a, ["--disable-kvm", "--force-9p", "-m", "2G", "-p", "2", "-r", "/k/vmlinuz", "--rwdir=/r", "--", "true"]);
+        assert_eq!(a, ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single", "-v", "--force-9p", "-m", "2G", "-p", "2", "-r", "/k/vmlinuz", "--rwdir=/r", "--", "true"]);
         let kvm = VmConfig { accel: Accel::Kvm, ..cfg };
-        assert!(!vng_args(&kvm, "true").contains(&"--disable-kvm".to_string()));
+        let a = vng_args(&kvm, "true");
+        assert!(!a.iter().any(|x| x.contains("kvm") || x.contains("tcg")), "{a:?}");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
             obs.samples_enabled_ours, obs.samples
         ));
     }
+    // The workload must have really run: a gate over a workload that failed to start proves nothing.
+    if obs.enable_after_s.is_some() && obs.workload_exit_code != Some(0) {
+        why.push(format!("workload failed (stress-ng exit {:?})", obs.workload_exit_code));
+    }
     match obs.sched_exit_code {
         Some(0) => {}
         Some(c) => why.push(format!(
@@ -123,6 +127,7 @@ mod tests {
             (Box::new(|o| o.counters = Some(SchedCounters { decisions: 500, ..Default::default() })), "dispatched nothing"),
             (Box::new(|o| o.state_before = "enabled".into()), "before start"),
             (Box::new(|o| o.samples = 0), "no state samples"),
+            (Box::new(|o| o.workload_exit_code = Some(1)), "workload failed"),
         ];
         for (break_it, expect) in cases {
             let mut o = good();

@@ -1,0 +1,53 @@
+# scx_mimic lab. `make vm-test` and `make test` install what they need (apt packages via sudo
+# when not root, virtme-ng into a venv, the guest kernel into $(MIMIC_CACHE)).
+#
+# Variables:
+#   KERNEL=/path/bzImage      boot your own sched_ext kernel instead of Debian's backports one
+#   KERNEL_VERSION=7.3.4+deb13-amd64   pin the Debian trixie-backports kernel (default: newest)
+#   VM_ACCEL=auto|kvm|tcg     how to run the guest (auto probes KVM, falls back to TCG)
+#   VM_CPUS=2 VM_MEM=2G       guest size;  VM_VERBOSE=1  show the guest kernel's console
+#   MIMIC_CACHE=~/.cache/scx_mimic     downloads, venv, kernel
+#   CARGO_TARGET_DIR          shared cargo target folder (default ./target)
+
+SHELL := /bin/bash
+export MIMIC_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scx_mimic
+export BPF_CLANG ?= $(shell command -v clang-19 || command -v clang-20 || command -v clang-21 || echo clang-19)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BIN := $(TARGET_DIR)/release
+CARGO ?= cargo
+KERNEL_ENV := $(MIMIC_CACHE)/kernel/current.env
+
+.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test clean help
+
+all: build
+
+help:
+	@sed -n '1,12p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup: ## install host packages (apt) and virtme-ng (venv)
+	@vm/setup.sh
+
+kernel: setup ## fetch/prepare the guest kernel (or check KERNEL=...)
+	@vm/kernel.sh >/dev/null
+
+build: setup ## build scx_mimic and mimic (release; one profile for everything)
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 2; }
+	$(CARGO) build --release --workspace
+
+vm-test: build kernel ## boot the sched_ext guest, run the scheduler gate, write results/vm-test-*/result.json
+	$(BIN)/mimic vm-test --kernel-env $(KERNEL_ENV)
+
+vm-check: kernel build ## check kernel config, vng and KVM/TCG
+	$(BIN)/mimic vm-check --kernel-env $(KERNEL_ENV)
+
+unit-test: build ## cargo tests (release profile: nothing is built twice)
+	$(CARGO) test --release --workspace
+
+nix-check: ## check flake.nix/flake.lock as deeply as possible without a Nix cache
+	@vm/nix-check.sh
+
+test: build kernel ## unit tests + nix-check + the VM gate; ends with "N passed, N failed"
+	@tests/run-all.sh
+
+clean:
+	$(CARGO) clean
