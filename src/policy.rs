@@ -5,8 +5,8 @@
 //!   dispatch key is a virtual *deadline* = vruntime + (runtime since last wakeup, scaled by
 //!   weight): tasks that sleep often (interactive) get early deadlines, CPU hogs later ones.
 //! * **Placement**: an idle CPU found by `select_cpu` (the BPF built-in idle picker, which
-//!   prefers the previous CPU and its cache siblings); if none is idle, the previous CPU for
-//!   pinned tasks and "any CPU" (the shared queue: first CPU to free up) for the rest.
+//!   prefers the previous CPU and its cache siblings); if none is idle, "any CPU" (the shared
+//!   queue, in deadline order: the first CPU to free up takes it).
 //! * **Slice**: fixed.
 //!
 //! Every bound below exists so that no task can wait for longer than a few slices behind the
@@ -124,15 +124,21 @@ impl Heuristic {
     }
 
     /// Where to run the task, given the idle CPU `select_cpu` found (negative: none idle).
-    pub fn target(&self, task: &Task, idle_cpu: i32) -> Target {
+    ///
+    /// Only two targets, on purpose. The BPF side serves a CPU's own queue *before* the shared
+    /// one, so a task put on a busy CPU's own queue can overtake the shared queue indefinitely:
+    /// in the VM gate, with pinned affinity stressors filling CPU 1's queue, an unbound kworker
+    /// (the one that runs the sched_ext watchdog) waited 2+ s in the shared queue with the
+    /// earliest deadline of all, and the kernel ejected us ("watchdog failed to check in").
+    /// So a CPU's own queue only ever gets a task when that CPU is idle (it drains at once), and
+    /// everything else, pinned tasks included, goes to the shared queue in deadline order; a
+    /// CPU skips shared-queue tasks it may not run, so pinned tasks still land on their CPU.
+    pub fn target(&self, _task: &Task, idle_cpu: i32) -> Target {
         if idle_cpu >= 0 {
             // An idle CPU: run there now (select_cpu already preferred the previous CPU).
             Target::Cpu(idle_cpu)
-        } else if task.nr_cpus_allowed == 1 {
-            // Pinned: its previous CPU is the only one it may use anyway.
-            Target::Cpu(task.cpu)
         } else {
-            // All busy: the shared queue, so the first CPU to free up takes it (work conserving).
+            // All busy: the shared queue, in deadline order; the first CPU to free up takes it.
             Target::Any
         }
     }
@@ -220,7 +226,8 @@ mod tests {
         let t = task(1, "x", 0, 0, 100);
         assert_eq!(h.target(&t, 1), Target::Cpu(1));
         assert_eq!(h.target(&t, -16), Target::Any);
+        // Pinned tasks too: a busy CPU's own queue would let them overtake the shared queue.
         let pinned = Task { nr_cpus_allowed: 1, cpu: 1, ..t };
-        assert_eq!(h.target(&pinned, -16), Target::Cpu(1));
+        assert_eq!(h.target(&pinned, -16), Target::Any);
     }
 }

@@ -23,11 +23,23 @@ write_env() { # image release pkgversion config source
   mv -f "$tmp" "$ENV_OUT"; echo "$ENV_OUT"
 }
 
+# Check a kernel config against vm/kernel.config: "## sched_ext" options must be =y, the others
+# =y or =m (a module is fine: virtme-ng loads it).
 check_config() { # config file
   [ -f "$1" ] || { log "warning: no kernel config found; cannot check for sched_ext"; return 0; }
-  local opt; for opt in CONFIG_SCHED_CLASS_EXT CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL; do
-    grep -q "^$opt=y" "$1" || die "kernel config $1 lacks $opt=y: this kernel cannot run sched_ext schedulers"
-  done
+  local section="" line opt
+  while IFS= read -r line; do
+    case "$line" in
+      "## "*) section=${line#\#\# }; continue;;
+      CONFIG_*=y) opt=${line%%=*};;
+      *) continue;;
+    esac
+    if [ "$section" = sched_ext ]; then
+      grep -q "^$opt=y" "$1" || die "kernel config $1 lacks $opt=y: this kernel cannot run sched_ext schedulers"
+    else
+      grep -q "^$opt=[ym]" "$1" || die "kernel config $1 lacks $opt (=y or =m): virtme-ng cannot boot it"
+    fi
+  done < "$(dirname "$0")/kernel.config"
 }
 
 if [ -n "${KERNEL:-}" ]; then
@@ -41,32 +53,31 @@ if [ -n "${KERNEL:-}" ]; then
   exit 0
 fi
 
-A="$K/apt"; mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$K/debs"
-# The same Debian mirror the host already uses, suite trixie-backports.
-MIRROR=${DEBIAN_MIRROR:-$( { awk '/^URIs:/{print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null;
-                             awk '$1=="deb"{print $2}' /etc/apt/sources.list 2>/dev/null; } | grep -m1 '/debian/\?$' || true)}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -f "$KEYRING" ] || die "$KEYRING missing (apt install debian-archive-keyring)"
-echo "deb [signed-by=$KEYRING] $MIRROR trixie-backports main" > "$A/sources.list"
-ALT=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/nonexistent
-     -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Debug::NoLocking=1
-     -o APT::Get::List-Cleanup=0)
+mkdir -p "$K/debs"
+private_apt "$K/apt" trixie-backports
+MIRROR=$APT_MIRROR
 
 KV=${KERNEL_VERSION:-}
 if [ -z "$KV" ]; then
   log "resolving the newest trixie-backports amd64 kernel from $MIRROR"
   apt-get "${ALT[@]}" update -qq 2>&1 | grep -v '^W:' >&2 || true
-  PKGV=$(apt-cache "${ALT[@]}" policy linux-image-amd64 | awk '/Candidate:/{print $2}')
-  [ -n "$PKGV" ] && [ "$PKGV" != "(none)" ] || die "could not resolve linux-image-amd64 in trixie-backports (network? mirror $MIRROR)"
-  KV=$(apt-cache "${ALT[@]}" show "linux-image-amd64=$PKGV" | grep -o 'linux-image-[^ ,]*-amd64' | head -1 | sed 's/^linux-image-//')
-  [ -n "$KV" ] || die "could not map linux-image-amd64=$PKGV to a kernel release"
+  PKGV=$(apt-cache "${ALT[@]}" policy linux-image-amd64 2>/dev/null | awk '/Candidate:/{print $2}')
+  if [ -n "$PKGV" ] && [ "$PKGV" != "(none)" ]; then
+    KV=$(apt-cache "${ALT[@]}" show "linux-image-amd64=$PKGV" | grep -o 'linux-image-[^ ,]*-amd64' | head -1 | sed 's/^linux-image-//')
+    [ -n "$KV" ] || die "could not map linux-image-amd64=$PKGV to a kernel release"
+  else
+    # Offline: fall back to the newest kernel prepared earlier, and say so.
+    last=$(ls -td "$K"/root-*/.complete 2>/dev/null | head -1)
+    [ -n "$last" ] || die "could not resolve linux-image-amd64 in trixie-backports (network? mirror $MIRROR) and no kernel is cached"
+    KV=$(basename "$(dirname "$last")"); KV=${KV#root-}
+    log "warning: cannot reach trixie-backports; using the cached kernel $KV"
+  fi
 fi
 case "$KV" in *-amd64) ;; *) die "KERNEL_VERSION=$KV: expected a release like 7.3.1+bpo-amd64 (amd64 flavour: the cloud one has no 9p)";; esac
 
 R="$K/root-$KV"; M="$R/usr/lib/modules/$KV"
 if [ ! -f "$M/vmlinuz" ] || [ ! -f "$R/.complete" ]; then
-  [ -d "$A/lists" ] && ls "$A/lists" | grep -q Packages || apt-get "${ALT[@]}" update -qq
+  ls "$K/apt/lists" 2>/dev/null | grep -q Packages || apt-get "${ALT[@]}" update -qq
   log "downloading linux-base/binary/modules-$KV"
   (cd "$K/debs" && apt-get "${ALT[@]}" download "linux-base-$KV" "linux-binary-$KV" "linux-modules-$KV") >&2 \
     || die "could not download kernel $KV from trixie-backports (pinned version gone from the archive? unset KERNEL_VERSION)"

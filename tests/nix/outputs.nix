@@ -1,0 +1,30 @@
+# Evaluate the flake's real `outputs` against the stand-ins and summarise what it produced.
+# Usage: nix-instantiate --eval --strict --json tests/nix/outputs.nix --arg flakeDir ./.
+{ flakeDir ? ../.. }:
+let
+  flake = import (flakeDir + "/flake.nix");
+  sys = "x86_64-linux";
+  out = flake.outputs {
+    self = { outPath = flakeDir; };
+    nixpkgs = { outPath = ./stub-nixpkgs; };
+    crane = import ./stub-crane.nix;
+  };
+  kernel = out.packages.${sys}.kernel;
+  forced = kernel.overrideArgs.structuredExtraConfig;
+  scx = out.packages.${sys}.scx_mimic;
+in
+{
+  inputs = builtins.attrNames flake.inputs;
+  systems = builtins.attrNames out.packages;
+  packages = builtins.attrNames out.packages.${sys};
+  devShells = builtins.attrNames out.devShells.${sys};
+  devShellPackages = map (p: p.name) out.devShells.${sys}.default.args.packages;
+  apps = builtins.mapAttrs (n: a: { inherit (a) type; program = a.program; }) out.apps.${sys};
+  checks = builtins.attrNames out.checks.${sys};
+  vmGateFeatures = out.checks.${sys}.vm-gate.attrs.requiredSystemFeatures;
+  formatter = out.formatter.${sys}.name;
+  kernelForced = builtins.mapAttrs (n: v: "${v._type}:${toString v.priority}:${v.content.tristate}") forced;
+  scxEnv = scx.args.env;
+  scxHardeningDisable = scx.args.hardeningDisable;
+  scxBuildInputs = map (p: p.name) scx.args.buildInputs;
+}
