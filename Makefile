@@ -13,9 +13,19 @@ SHELL := /bin/bash
 export MIMIC_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scx_mimic
 export BPF_CLANG ?= $(shell command -v clang-19 || command -v clang-20 || command -v clang-21 || echo clang-19)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
-BIN := $(TARGET_DIR)/release
 CARGO ?= cargo
 KERNEL_ENV := $(MIMIC_CACHE)/kernel/current.env
+# The Nix apps (`nix run .#vm-test`) set MIMIC_PREBUILT to the flake's bin folder: binaries and
+# tools then come from Nix, and nothing is built or installed here.
+ifdef MIMIC_PREBUILT
+BIN := $(MIMIC_PREBUILT)
+SETUP := true
+BUILD := true
+else
+BIN := $(TARGET_DIR)/release
+SETUP := vm/setup.sh
+BUILD := $(CARGO) build --release --workspace
+endif
 
 .PHONY: all setup kernel build vm-test vm-check unit-test nix-check test clean help
 
@@ -25,14 +35,14 @@ help:
 	@sed -n '1,12p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 setup: ## install host packages (apt) and virtme-ng (venv)
-	@vm/setup.sh
+	@$(SETUP)
 
 kernel: setup ## fetch/prepare the guest kernel (or check KERNEL=...)
 	@vm/kernel.sh >/dev/null
 
 build: setup ## build scx_mimic and mimic (release; one profile for everything)
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 2; }
-	$(CARGO) build --release --workspace
+	@[ -n "$(MIMIC_PREBUILT)" ] || command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 2; }
+	$(BUILD)
 
 vm-test: build kernel ## boot the sched_ext guest, run the scheduler gate, write results/vm-test-*/result.json
 	$(BIN)/mimic vm-test --kernel-env $(KERNEL_ENV)

@@ -4,7 +4,9 @@
 //! scx_rustland_core and its fixed 64 MiB heap) and the lab tool `mimic` (tracer, polars, linfa).
 //! It therefore depends on nothing heavy and allocates nothing on the scheduler's hot path.
 
+pub mod features;
 pub mod policy;
+pub mod replay;
 pub mod stats;
 pub mod table;
 pub mod task;

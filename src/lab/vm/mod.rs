@@ -44,7 +44,10 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
         let spec = format!("{}:{}:{}", c.name, if c.expect_pass { "pass" } else { "fail" }, c.args.join(" "));
         argv.extend(["--case".into(), spec]);
     }
-    let cmd = host::guest_command(&[("RUST_LOG", "info".into())], &argv);
+    // The guest shares the host's root file system; give it the host's PATH too, so tools from
+    // a Nix profile or a venv are found there as well.
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let cmd = host::guest_command(&[("RUST_LOG", "info".into()), ("PATH", path)], &argv);
     let host = host::host_info();
     let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), gate::START_MARKER)?;
 
