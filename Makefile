@@ -27,7 +27,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test clean help
+.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace clean help
 
 all: build
 
@@ -46,6 +46,15 @@ build: setup ## build scx_mimic and mimic (release; one profile for everything)
 
 vm-test: build kernel ## boot the sched_ext guest, run the scheduler gate, write results/vm-test-*/result.json
 	$(BIN)/mimic vm-test --kernel-env $(KERNEL_ENV)
+
+# Workload mix for `make trace` (vm/workloads/$(MIX).toml) and the dataset it writes.
+MIX ?= mixed
+DATASET ?= $(CURDIR)/datasets/$(MIX)
+
+trace: build kernel ## record EEVDF's decisions under vm/workloads/$(MIX).toml into datasets/$(MIX)/
+	@mkdir -p $(CURDIR)/datasets
+	$(BIN)/mimic vm-run --kernel-env $(KERNEL_ENV) --rw $(CURDIR)/datasets -- \
+	  $(BIN)/mimic trace --out $(DATASET) --mix $(MIX) --workloads $(CURDIR)/vm/workloads
 
 vm-check: kernel build ## check kernel config, vng and KVM/TCG
 	$(BIN)/mimic vm-check --kernel-env $(KERNEL_ENV)

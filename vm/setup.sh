@@ -10,7 +10,7 @@ set -euo pipefail
 
 APT_PKGS=(clang-19 llvm-19 libelf-dev libseccomp-dev zlib1g-dev libzstd-dev pkg-config
           qemu-system-x86 busybox-static udev kmod stress-ng bpftool linux-perf rt-tests
-          python3-venv ca-certificates)
+          python3-venv ca-certificates fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,8 +4,11 @@
 //! (`vm-test`), or any command (`vm-run`); checks the set-up (`vm-check`).
 //! Guest side: the gate itself (`gate`).
 
+mod dataset;
+mod trace;
 mod util;
 mod vm;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,6 +107,37 @@ enum Cmd {
         #[command(flatten)]
         vm: VmOpts,
     },
+    /// Record the default scheduler's (EEVDF's) decisions with the BPF tracer while a workload
+    /// runs, and write a dataset (slice.parquet, placement.parquet, meta.json) into OUT. Run it in
+    /// the guest with no sched_ext scheduler loaded (`make trace` does that). Stops at
+    /// --duration, when the workload ends, or on Ctrl-C — and writes what it recorded either way.
+    Trace {
+        /// Dataset folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// A workload mix: a name from vm/workloads/ or a path to a .toml file.
+        #[arg(long, conflicts_with = "command")]
+        mix: Option<String>,
+        /// Stop after SECS seconds [default: the mix's length; none for a command].
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Folder of named workload mixes.
+        #[arg(long, default_value = "vm/workloads")]
+        workloads: PathBuf,
+        /// Run id stored in every row [default: the dataset folder's name].
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Or: a command to run (through sh -c) while tracing.
+        #[arg(trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Run a workload mix (vm/workloads/NAME.toml) in the foreground.
+    Workload {
+        /// A name from vm/workloads/ or a path.
+        mix: String,
+        #[arg(long, default_value = "vm/workloads")]
+        workloads: PathBuf,
+    },
     /// (Inside the guest) run the scheduler gate; see vm-test.
     Gate {
         /// The scheduler binary.
@@ -160,7 +194,10 @@ fn run(cli: Cli) -> Result<bool> {
             let mut cfg = vm.config()?;
             cfg.rw_dirs = rw.iter().map(|d| d.canonicalize().with_context(|| format!("{}", d.display()))).collect::<Result<_>>()?;
             let log = std::env::temp_dir().join(format!("mimic-vm-run-{}.log", std::process::id()));
-            let out = host::boot(&cfg, &command.join(" "), &log, "")?;
+            let path = std::env::var("PATH").unwrap_or_default();
+            let cmd = format!("env PATH={} RUST_LOG={} {}", util::shell_quote(&path),
+                              std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()), command.join(" "));
+            let out = host::boot(&cfg, &cmd, &log, "")?;
             std::process::exit(out.rc);
         }
         Cmd::VmCheck { vm } => {
@@ -176,6 +213,40 @@ fn run(cli: Cli) -> Result<bool> {
             }
             println!("vng     {}", cfg.vng.display());
             println!("accel   {:?}", cfg.accel);
+            Ok(true)
+        }
+        Cmd::Trace { out, mix, duration, workloads, run_id, command } => {
+            let run_id = run_id.unwrap_or_else(|| out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()));
+            let (cmd, desc, default_secs) = match &mix {
+                Some(m) => {
+                    let path = workload::resolve(m, &workloads)?;
+                    let mix = workload::Mix::load(&path)?;
+                    let me = std::env::current_exe()?;
+                    let cmd = format!("{} workload {}", util::shell_quote(&me.display().to_string()),
+                                      util::shell_quote(&path.display().to_string()));
+                    (Some(cmd), format!("{} ({}): {}", m, path.display(), mix.description.replace('\n', " ")), Some(mix.total_seconds() + 2))
+                }
+                None if !command.is_empty() => (Some(command.join(" ")), command.join(" "), None),
+                None => (None, "none (system as it is)".to_string(), None),
+            };
+            let opts = trace::TraceOpts {
+                out: out.clone(),
+                duration: duration.or(default_secs).map(std::time::Duration::from_secs),
+                command: cmd,
+                workload: desc,
+                run_id,
+            };
+            let s = trace::run(&opts)?;
+            println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows -> {}",
+                     s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, out.display());
+            Ok(true)
+        }
+        Cmd::Workload { mix, workloads } => {
+            let path = workload::resolve(&mix, &workloads)?;
+            let failures = workload::run(&workload::Mix::load(&path)?)?;
+            if failures > 0 {
+                log::warn!("{failures} command run(s) failed");
+            }
             Ok(true)
         }
         Cmd::Gate { sched, out, duration, sched_timeout, kconfig, cases } => {

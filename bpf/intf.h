@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The record the tracer streams to user space: one struct for every event kind, shared by
+ * tracer.bpf.c and (through bindgen, in build.rs) the Rust side.
+ */
+#ifndef __MIMIC_TRACER_INTF_H
+#define __MIMIC_TRACER_INTF_H
+
+#ifndef __VMLINUX_H__
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef int s32;
+typedef unsigned long long u64;
+#endif
+
+#define MIMIC_COMM_LEN 16
+/* CPUs scanned for the system view (run queue lengths, idle CPUs). */
+#define MIMIC_MAX_CPUS 256
+
+enum mimic_event_kind {
+	MIMIC_EV_STOP = 1,       /* a task was switched out */
+	MIMIC_EV_WAKEUP = 2,     /* a task woke up and was placed on a CPU */
+	MIMIC_EV_WAKEUP_NEW = 3, /* a new task was placed for the first time */
+	MIMIC_EV_EXIT = 4,       /* a task exited */
+};
+
+struct mimic_event {
+	u64 ts_ns;          /* bpf_ktime_get_ns() */
+	u64 ran_ns;         /* STOP: time since the task was switched in */
+	s32 pid;            /* thread id */
+	s32 cpu;            /* STOP: CPU it ran on; WAKEUP*: CPU the kernel chose */
+	s32 prev_cpu;       /* WAKEUP*: the task's CPU before the wakeup */
+	s32 waker_cpu;      /* WAKEUP*: CPU of the waking context */
+	s32 static_prio;    /* 120 + nice */
+	u32 nr_cpus_allowed;
+	u32 nr_runnable;    /* sum of rq->nr_running over CPUs at the decision */
+	u32 idle_cpus;      /* CPUs running their idle task at the decision */
+	u8 kind;            /* enum mimic_event_kind */
+	u8 voluntary;       /* STOP: the task blocked (1) or was preempted (0) */
+	u8 chosen_idle;     /* WAKEUP*: the chosen CPU was idle */
+	u8 prev_cpu_idle;   /* the task's previous CPU was idle at the decision */
+	char comm[MIMIC_COMM_LEN];
+};
+
+#endif /* __MIMIC_TRACER_INTF_H */

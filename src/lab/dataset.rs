@@ -1,0 +1,235 @@
+//! Datasets on disk: the Parquet files `mimic trace` writes and `mimic train` reads.
+//!
+//! A dataset is a folder with `slice.parquet`, `placement.parquet` and `meta.json`; the schema
+//! is documented in datasets/README.md. Every feature column is named after
+//! `scx_mimic::features::FEATURE_NAMES`. Writes go to a temp file and are renamed into place;
+//! reads check every expected column and its type and name the file and column on error.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+
+use scx_mimic::features::{FEATURE_NAMES, N_FEATURES};
+use scx_mimic::replay::{PlacementRow, SliceRow};
+use scx_mimic::task::TASK_COMM_LEN;
+
+pub const SLICE_FILE: &str = "slice.parquet";
+pub const PLACEMENT_FILE: &str = "placement.parquet";
+pub const META_FILE: &str = "meta.json";
+
+/// Columns every table has besides the features: (name, type).
+pub const COMMON_COLUMNS: [(&str, DataType); 4] =
+    [("run", DataType::String), ("ts_ns", DataType::UInt64), ("pid", DataType::Int32), ("comm", DataType::String)];
+/// Label columns of slice.parquet.
+pub const SLICE_LABELS: [(&str, DataType); 2] = [("ran_ns", DataType::UInt64), ("voluntary", DataType::Boolean)];
+/// Label columns of placement.parquet.
+pub const PLACEMENT_LABELS: [(&str, DataType); 5] = [
+    ("prev_cpu", DataType::Int32),
+    ("waker_cpu", DataType::Int32),
+    ("chosen_cpu", DataType::Int32),
+    ("chosen_idle", DataType::Boolean),
+    ("placement", DataType::UInt32),
+];
+
+fn comm_str(c: &[u8; TASK_COMM_LEN]) -> String {
+    let end = c.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
+    String::from_utf8_lossy(&c[..end]).into_owned()
+}
+
+fn feature_columns<'a>(n: usize, feats: impl Fn(usize) -> &'a [f32; N_FEATURES]) -> Vec<Column> {
+    (0..N_FEATURES)
+        .map(|k| Column::new(FEATURE_NAMES[k].into(), (0..n).map(|i| feats(i)[k]).collect::<Vec<f32>>()))
+        .collect()
+}
+
+pub fn slice_frame(run: &str, rows: &[SliceRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    let mut cols = vec![
+        Column::new("run".into(), vec![run; n]),
+        Column::new("ts_ns".into(), rows.iter().map(|r| r.ts_ns).collect::<Vec<u64>>()),
+        Column::new("pid".into(), rows.iter().map(|r| r.pid).collect::<Vec<i32>>()),
+        Column::new("comm".into(), rows.iter().map(|r| comm_str(&r.comm)).collect::<Vec<String>>()),
+    ];
+    cols.extend(feature_columns(n, |i| &rows[i].features));
+    cols.push(Column::new("ran_ns".into(), rows.iter().map(|r| r.ran_ns).collect::<Vec<u64>>()));
+    cols.push(Column::new("voluntary".into(), rows.iter().map(|r| r.voluntary).collect::<Vec<bool>>()));
+    Ok(DataFrame::new(cols)?)
+}
+
+pub fn placement_frame(run: &str, rows: &[PlacementRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    let mut cols = vec![
+        Column::new("run".into(), vec![run; n]),
+        Column::new("ts_ns".into(), rows.iter().map(|r| r.ts_ns).collect::<Vec<u64>>()),
+        Column::new("pid".into(), rows.iter().map(|r| r.pid).collect::<Vec<i32>>()),
+        Column::new("comm".into(), rows.iter().map(|r| comm_str(&r.comm)).collect::<Vec<String>>()),
+    ];
+    cols.extend(feature_columns(n, |i| &rows[i].features));
+    cols.push(Column::new("prev_cpu".into(), rows.iter().map(|r| r.prev_cpu).collect::<Vec<i32>>()));
+    cols.push(Column::new("waker_cpu".into(), rows.iter().map(|r| r.waker_cpu).collect::<Vec<i32>>()));
+    cols.push(Column::new("chosen_cpu".into(), rows.iter().map(|r| r.chosen_cpu).collect::<Vec<i32>>()));
+    cols.push(Column::new("chosen_idle".into(), rows.iter().map(|r| r.chosen_idle).collect::<Vec<bool>>()));
+    cols.push(Column::new("placement".into(), rows.iter().map(|r| r.class as u32).collect::<Vec<u32>>()));
+    Ok(DataFrame::new(cols)?)
+}
+
+/// Write a frame as zstd-compressed Parquet, atomically (temp file in the same folder, fsync,
+/// rename): an interrupted write never leaves a half file under the final name.
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
+    let res = (|| -> Result<()> {
+        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        ParquetWriter::new(&f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(df)
+            .with_context(|| format!("cannot write Parquet to {}", tmp.display()))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Which table a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Slice,
+    Placement,
+}
+
+impl Table {
+    pub fn file(self) -> &'static str {
+        match self {
+            Table::Slice => SLICE_FILE,
+            Table::Placement => PLACEMENT_FILE,
+        }
+    }
+
+    /// Every column the table must have, with its type.
+    pub fn schema(self) -> Vec<(String, DataType)> {
+        let mut s: Vec<(String, DataType)> = COMMON_COLUMNS.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
+        s.extend(FEATURE_NAMES.iter().map(|n| (n.to_string(), DataType::Float32)));
+        let labels: &[(&str, DataType)] = match self {
+            Table::Slice => &SLICE_LABELS,
+            Table::Placement => &PLACEMENT_LABELS,
+        };
+        s.extend(labels.iter().map(|(n, t)| (n.to_string(), t.clone())));
+        s
+    }
+}
+
+/// Read a table and check its schema; errors name the file and the column.
+pub fn read_table(path: &Path, table: Table) -> Result<DataFrame> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let df = ParquetReader::new(f)
+        .finish()
+        .with_context(|| format!("{}: not a readable Parquet file (truncated or corrupt?)", path.display()))?;
+    check_schema(&df, table).with_context(|| format!("{}", path.display()))?;
+    Ok(df)
+}
+
+pub fn check_schema(df: &DataFrame, table: Table) -> Result<()> {
+    for (name, dtype) in table.schema() {
+        let col = df
+            .column(&name)
+            .map_err(|_| anyhow::anyhow!("missing column '{name}' (expected {dtype}) in the {} table", table.file()))?;
+        if col.dtype() != &dtype {
+            bail!("column '{name}' has type {}, expected {dtype}", col.dtype());
+        }
+        if col.null_count() > 0 {
+            bail!("column '{name}' has {} null value(s)", col.null_count());
+        }
+    }
+    Ok(())
+}
+
+/// Dataset folders given on the command line: a folder with the tables, or a folder of such
+/// folders (e.g. `datasets/`).
+pub fn find_datasets(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.join(SLICE_FILE).exists() || p.join(PLACEMENT_FILE).exists() {
+            out.push(p.clone());
+            continue;
+        }
+        let rd = std::fs::read_dir(p).with_context(|| format!("{}: not a dataset folder", p.display()))?;
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join(SLICE_FILE).exists() || d.join(PLACEMENT_FILE).exists())
+            .collect();
+        subs.sort();
+        if subs.is_empty() {
+            bail!("{}: no dataset here (expected {SLICE_FILE} / {PLACEMENT_FILE}, or folders holding them)", p.display());
+        }
+        out.extend(subs);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scx_mimic::task::Task;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mimic-ds-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn slices(n: usize) -> Vec<SliceRow> {
+        (0..n)
+            .map(|i| SliceRow { ts_ns: i as u64, pid: 7, comm: Task::comm_from("t"), features: [i as f32; N_FEATURES],
+                                ran_ns: 1000 * i as u64, voluntary: i % 2 == 0 })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_keeps_every_value() {
+        let d = tmpdir("rt");
+        let p = d.join(SLICE_FILE);
+        write_parquet(&mut slice_frame("r1", &slices(100)).unwrap(), &p).unwrap();
+        let df = read_table(&p, Table::Slice).unwrap();
+        assert_eq!(df.height(), 100);
+        let ran: Vec<u64> = df.column("ran_ns").unwrap().u64().unwrap().into_no_null_iter().collect();
+        assert_eq!(ran[99], 99_000);
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "temp file left behind");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn malformed_inputs_name_the_file_and_column() {
+        let d = tmpdir("bad");
+        // Missing column.
+        let mut df = slice_frame("r", &slices(10)).unwrap();
+        let mut missing = df.drop("ran_ns").unwrap();
+        let p = d.join("missing.parquet");
+        write_parquet(&mut missing, &p).unwrap();
+        let e = format!("{:#}", read_table(&p, Table::Slice).unwrap_err());
+        assert!(e.contains("missing.parquet") && e.contains("'ran_ns'"), "{e}");
+        // Wrong type.
+        df.replace("pid", Column::new("pid".into(), vec![1.5f64; 10])).unwrap();
+        let p = d.join("wrongtype.parquet");
+        write_parquet(&mut df, &p).unwrap();
+        let e = format!("{:#}", read_table(&p, Table::Slice).unwrap_err());
+        assert!(e.contains("wrongtype.parquet") && e.contains("'pid'") && e.contains("f64"), "{e}");
+        // Truncated file.
+        let good = d.join("good.parquet");
+        write_parquet(&mut slice_frame("r", &slices(1000)).unwrap(), &good).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let p = d.join("truncated.parquet");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let e = format!("{:#}", read_table(&p, Table::Slice).unwrap_err());
+        assert!(e.contains("truncated.parquet") && e.contains("truncated or corrupt"), "{e}");
+        // A placement file read as a slice table names the first missing slice column.
+        let p = d.join(PLACEMENT_FILE);
+        write_parquet(&mut placement_frame("r", &[]).unwrap(), &p).unwrap();
+        let e = format!("{:#}", read_table(&p, Table::Slice).unwrap_err());
+        assert!(e.contains("'ran_ns'"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
