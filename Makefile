@@ -11,7 +11,6 @@
 
 SHELL := /bin/bash
 export MIMIC_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scx_mimic
-export BPF_CLANG ?= $(shell command -v clang-19 || command -v clang-20 || command -v clang-21 || echo clang-19)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 CARGO ?= cargo
 KERNEL_ENV := $(MIMIC_CACHE)/kernel/current.env
@@ -27,7 +26,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace clean help
+.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace train inspect bench-model fuzz clean help
 
 all: build
 
@@ -55,6 +54,18 @@ trace: build kernel ## record EEVDF's decisions under vm/workloads/$(MIX).toml i
 	@mkdir -p $(CURDIR)/datasets
 	$(BIN)/mimic vm-run --kernel-env $(KERNEL_ENV) --rw $(CURDIR)/datasets -- \
 	  $(BIN)/mimic trace --out $(DATASET) --mix $(MIX) --workloads $(CURDIR)/vm/workloads
+
+train: build ## regenerate models/ from datasets/ (offline), plus the scikit-learn comparison
+	$(BIN)/mimic train $(CURDIR)/datasets --out $(CURDIR)/models
+	@tools/sklearn-compare.sh $(CURDIR)/models $(CURDIR)/datasets
+
+FUZZ_RUNS ?= 1000000
+fuzz: ## fuzz the model loader (cargo-fuzz, nightly) for FUZZ_RUNS inputs; new finds join the corpus
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz model_loader tests/fuzz/corpus/model_loader -- -runs=$(FUZZ_RUNS) -max_len=65536
+
+bench-model: ## criterion benchmark of flat-tree inference (median ns per decision)
+	$(CARGO) bench -p scx_mimic --bench predict
 
 vm-check: kernel build ## check kernel config, vng and KVM/TCG
 	$(BIN)/mimic vm-check --kernel-env $(KERNEL_ENV)

@@ -96,6 +96,31 @@ impl Heuristic {
     ///
     /// `state` is the task's entry in the per-task table (`new` if just created).
     pub fn deadline(&mut self, task: &Task, state: &mut TaskVtime, new: bool) -> u64 {
+        self.charge(task, state, new);
+        // Critical kernel threads get a deadline earlier than any vruntime can be (vruntimes
+        // never fall more than one slice behind the clock).
+        if is_critical(task) {
+            return self.vtime_now.saturating_sub(2 * self.cfg.slice_ns);
+        }
+        // Deadline = vruntime + runtime since wakeup (bounded): tasks that run long without
+        // sleeping are served after the ones that sleep often.
+        state.vruntime + Self::scale(task.exec_runtime, task.weight).min(4 * self.cfg.slice_ns)
+    }
+
+    /// EEVDF's rule with a given slice: deadline = vruntime + slice scaled by weight, so the
+    /// order follows the slice the model chose (a short slice means an early deadline). The
+    /// vruntime is charged and bounded exactly as in [`Heuristic::deadline`]; critical kernel
+    /// threads still jump the queue.
+    pub fn deadline_with_slice(&mut self, task: &Task, state: &mut TaskVtime, new: bool, slice_ns: u64) -> u64 {
+        self.charge(task, state, new);
+        if is_critical(task) {
+            return self.vtime_now.saturating_sub(2 * self.cfg.slice_ns);
+        }
+        state.vruntime + Self::scale(slice_ns, task.weight).min(4 * self.cfg.slice_ns)
+    }
+
+    /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation.
+    fn charge(&mut self, task: &Task, state: &mut TaskVtime, new: bool) {
         let slice = self.cfg.slice_ns;
         // A new task starts at the global clock: it gets no credit for time it did not exist.
         if new {
@@ -112,15 +137,6 @@ impl Heuristic {
         // happy.
         state.vruntime = state.vruntime.min(self.vtime_now + 4 * slice);
         self.vtime_now = self.vtime_now.max(state.vruntime);
-
-        // Critical kernel threads get a deadline earlier than any vruntime can be (vruntimes
-        // never fall more than one slice behind the clock).
-        if is_critical(task) {
-            return self.vtime_now.saturating_sub(2 * slice);
-        }
-        // Deadline = vruntime + runtime since wakeup (bounded): tasks that run long without
-        // sleeping are served after the ones that sleep often.
-        state.vruntime + Self::scale(task.exec_runtime, task.weight).min(4 * slice)
     }
 
     /// Where to run the task, given the idle CPU `select_cpu` found (negative: none idle).
@@ -140,6 +156,21 @@ impl Heuristic {
         } else {
             // All busy: the shared queue, in deadline order; the first CPU to free up takes it.
             Target::Any
+        }
+    }
+
+    /// Where the placement model's class sends a task. The tracer's classes are where EEVDF put
+    /// it: 0 its previous CPU, 1 the waker's CPU, 2 another idle CPU, 3 another busy CPU. User
+    /// space does not know the waker's CPU, and a busy CPU's own queue starves the shared one (see
+    /// [`Heuristic::target`]), so the classes map onto the two safe targets:
+    /// * 0 (previous CPU): that CPU if it is the idle one select_cpu found, else the shared queue;
+    /// * 1, 2 (a CPU that was idle or about to run the task): the idle CPU if there is one;
+    /// * 3 (a busy CPU: EEVDF chose to queue rather than to move): the shared queue.
+    pub fn placement_target(class: usize, prev_cpu: i32, idle_cpu: i32) -> Target {
+        match class {
+            0 if idle_cpu >= 0 && idle_cpu == prev_cpu => Target::Cpu(prev_cpu),
+            1 | 2 if idle_cpu >= 0 => Target::Cpu(idle_cpu),
+            _ => Target::Any,
         }
     }
 
@@ -210,6 +241,21 @@ mod tests {
         h.deadline(&task(2, "h", 1_000_000, 0, 200), &mut heavy, false);
         assert_eq!(light.vruntime - l0, 1_000_000);
         assert_eq!(heavy.vruntime - h0, 500_000);
+    }
+
+    #[test]
+    fn learned_slice_orders_tasks_and_placement_maps_to_safe_targets() {
+        let mut h = Heuristic::new(HeuristicConfig::default());
+        let (mut a, mut b) = (TaskVtime::default(), TaskVtime::default());
+        let short = h.deadline_with_slice(&task(1, "a", 0, 0, 100), &mut a, true, 100_000);
+        let long = h.deadline_with_slice(&task(2, "b", 0, 0, 100), &mut b, true, 10_000_000);
+        assert!(short < long, "a shorter learned slice means an earlier deadline");
+        assert_eq!(Heuristic::placement_target(0, 1, 1), Target::Cpu(1));
+        assert_eq!(Heuristic::placement_target(0, 1, 0), Target::Any, "prev busy: never queue on it");
+        assert_eq!(Heuristic::placement_target(2, 1, 0), Target::Cpu(0));
+        assert_eq!(Heuristic::placement_target(1, 1, -16), Target::Any);
+        assert_eq!(Heuristic::placement_target(3, 1, 0), Target::Any);
+        assert_eq!(Heuristic::placement_target(99, 1, 0), Target::Any);
     }
 
     #[test]

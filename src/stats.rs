@@ -43,6 +43,23 @@ pub struct SchedCounters {
     /// Per-task table: live entries and entries evicted as stale.
     pub tasks_tracked: u64,
     pub tasks_evicted: u64,
+    /// Which policy decided: "heuristic" or "model".
+    pub policy: String,
+    /// Decisions whose slice and placement came from the models.
+    pub model_decisions: u64,
+    /// Decisions made by the heuristic although models are loaded (and why, in the log).
+    pub fallback_decisions: u64,
+    /// Model decisions whose order the critical-kthread rule overrode (slice/placement kept).
+    pub safety_overrides: u64,
+    /// Placement decisions where the model's target equals the heuristic's.
+    pub placement_agree: u64,
+    /// Slice model classes chosen (index = class), and placement model classes chosen.
+    pub slice_class_hist: Vec<u64>,
+    pub placement_class_hist: Vec<u64>,
+    /// Sampled timing of feature computation + both predictions, ns.
+    pub inference_samples: u64,
+    pub inference_ns_total: u64,
+    pub inference_ns_max: u64,
 }
 
 impl SchedCounters {
@@ -57,6 +74,30 @@ impl SchedCounters {
             self.dispatched_cancel, self.dispatched_bounce, self.dispatched_failed, self.congested,
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
+        ) + &self.model_line()
+    }
+
+    /// Share of decisions made by the models, 0..1 (0 for the heuristic).
+    pub fn model_share(&self) -> f64 {
+        let d = self.model_decisions + self.fallback_decisions;
+        if d == 0 { 0.0 } else { self.model_decisions as f64 / d as f64 }
+    }
+
+    /// Mean sampled inference time, ns.
+    pub fn inference_ns_mean(&self) -> f64 {
+        if self.inference_samples == 0 { 0.0 } else { self.inference_ns_total as f64 / self.inference_samples as f64 }
+    }
+
+    /// The model part of the stats line (empty for the heuristic).
+    pub fn model_line(&self) -> String {
+        if self.policy != "model" {
+            return String::new();
+        }
+        let agree = if self.model_decisions == 0 { 0.0 } else { self.placement_agree as f64 * 100.0 / self.model_decisions as f64 };
+        format!(
+            " | model {} ({:.2}% of decisions) fallback {} overrides {} | infer {:.0} ns mean {} ns max | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides,
+            self.inference_ns_mean(), self.inference_ns_max, agree, self.slice_class_hist, self.placement_class_hist
         )
     }
 

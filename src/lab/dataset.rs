@@ -44,35 +44,36 @@ fn feature_columns<'a>(n: usize, feats: impl Fn(usize) -> &'a [f32; N_FEATURES])
         .collect()
 }
 
-pub fn slice_frame(run: &str, rows: &[SliceRow]) -> Result<DataFrame> {
-    let n = rows.len();
+/// The columns every table starts with: run, ts_ns, pid, comm, then the features.
+fn leading_columns<'a>(run: &str, n: usize, key: impl Fn(usize) -> (u64, i32, &'a [u8; TASK_COMM_LEN]),
+                       feats: impl Fn(usize) -> &'a [f32; N_FEATURES]) -> Vec<Column> {
     let mut cols = vec![
         Column::new("run".into(), vec![run; n]),
-        Column::new("ts_ns".into(), rows.iter().map(|r| r.ts_ns).collect::<Vec<u64>>()),
-        Column::new("pid".into(), rows.iter().map(|r| r.pid).collect::<Vec<i32>>()),
-        Column::new("comm".into(), rows.iter().map(|r| comm_str(&r.comm)).collect::<Vec<String>>()),
+        Column::new("ts_ns".into(), (0..n).map(|i| key(i).0).collect::<Vec<u64>>()),
+        Column::new("pid".into(), (0..n).map(|i| key(i).1).collect::<Vec<i32>>()),
+        Column::new("comm".into(), (0..n).map(|i| comm_str(key(i).2)).collect::<Vec<String>>()),
     ];
-    cols.extend(feature_columns(n, |i| &rows[i].features));
+    cols.extend(feature_columns(n, feats));
+    cols
+}
+
+pub fn slice_frame(run: &str, rows: &[SliceRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
     cols.push(Column::new("ran_ns".into(), rows.iter().map(|r| r.ran_ns).collect::<Vec<u64>>()));
     cols.push(Column::new("voluntary".into(), rows.iter().map(|r| r.voluntary).collect::<Vec<bool>>()));
-    Ok(DataFrame::new(cols)?)
+    Ok(DataFrame::new(n, cols)?)
 }
 
 pub fn placement_frame(run: &str, rows: &[PlacementRow]) -> Result<DataFrame> {
     let n = rows.len();
-    let mut cols = vec![
-        Column::new("run".into(), vec![run; n]),
-        Column::new("ts_ns".into(), rows.iter().map(|r| r.ts_ns).collect::<Vec<u64>>()),
-        Column::new("pid".into(), rows.iter().map(|r| r.pid).collect::<Vec<i32>>()),
-        Column::new("comm".into(), rows.iter().map(|r| comm_str(&r.comm)).collect::<Vec<String>>()),
-    ];
-    cols.extend(feature_columns(n, |i| &rows[i].features));
+    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
     cols.push(Column::new("prev_cpu".into(), rows.iter().map(|r| r.prev_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("waker_cpu".into(), rows.iter().map(|r| r.waker_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("chosen_cpu".into(), rows.iter().map(|r| r.chosen_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("chosen_idle".into(), rows.iter().map(|r| r.chosen_idle).collect::<Vec<bool>>()));
     cols.push(Column::new("placement".into(), rows.iter().map(|r| r.class as u32).collect::<Vec<u32>>()));
-    Ok(DataFrame::new(cols)?)
+    Ok(DataFrame::new(n, cols)?)
 }
 
 /// Write a frame as zstd-compressed Parquet, atomically (temp file in the same folder, fsync,
@@ -84,6 +85,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
         ParquetWriter::new(&f)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(df)
+            .map_err(anyhow::Error::from)
             .with_context(|| format!("cannot write Parquet to {}", tmp.display()))?;
         f.sync_all()?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
@@ -127,6 +129,7 @@ pub fn read_table(path: &Path, table: Table) -> Result<DataFrame> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let df = ParquetReader::new(f)
         .finish()
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("{}: not a readable Parquet file (truncated or corrupt?)", path.display()))?;
     check_schema(&df, table).with_context(|| format!("{}", path.display()))?;
     Ok(df)

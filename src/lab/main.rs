@@ -6,6 +6,7 @@
 
 mod dataset;
 mod trace;
+mod train;
 mod util;
 mod vm;
 mod workload;
@@ -86,10 +87,14 @@ enum Cmd {
         /// The scheduler runs under `timeout --preserve-status SECS`.
         #[arg(long, default_value_t = 45)]
         sched_timeout: u32,
-        /// Gate cases, NAME:pass|fail[:SCHEDULER ARGS]. The default runs the heuristic (must
-        /// pass) and a deliberately broken scheduler that never dispatches (must be caught).
-        #[arg(long = "case", default_values_t = default_cases())]
+        /// Gate cases, NAME:pass|fail[:SCHEDULER ARGS]. The default runs the heuristic and, if
+        /// --models holds slice.model and placement.model, the model-driven scheduler (both must
+        /// pass), then a deliberately broken scheduler that never dispatches (must be caught).
+        #[arg(long = "case")]
         cases: Vec<String>,
+        /// Folder with the trained models for the default model case.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
     },
     /// Boot the guest and run a shell command in it; exits with the command's exit code.
     VmRun {
@@ -131,6 +136,58 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         command: Vec<String>,
     },
+    /// Train the slice and placement models from datasets and write MODELS/<kind>.model (our
+    /// versioned JSON format, validated by reloading), <kind>.report.json (accuracy, per-class
+    /// precision/recall, confusion matrix, feature importance, tree size, timing) and PNG plots.
+    /// Same datasets and seed give byte-identical model files.
+    Train {
+        /// Dataset folders, or folders of them.
+        #[arg(default_values = ["datasets"])]
+        datasets: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, default_value = "models")]
+        out: PathBuf,
+        /// Maximum tree depth.
+        #[arg(long, default_value_t = 12)]
+        max_depth: usize,
+        /// Minimum rows a node needs before it is split.
+        #[arg(long, default_value_t = 2.0)]
+        min_samples_split: f32,
+        /// Minimum rows in each leaf.
+        #[arg(long, default_value_t = 5.0)]
+        min_samples_leaf: f32,
+        /// Split on entropy instead of Gini impurity.
+        #[arg(long)]
+        entropy: bool,
+        /// Fraction of each run (by time, at its end) held out as the test set.
+        #[arg(long, default_value_t = 0.2)]
+        test_frac: f64,
+        /// At most this many training rows (a seeded random subset beyond that).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_train_rows: usize,
+        /// Seed for the training-row subset.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Slice rows to learn from: all stints, or only the preempted ones.
+        #[arg(long, value_enum, default_value = "all")]
+        slice_rows: train::data::SliceRows,
+        /// Grid search: try every max depth in DEPTHS × min leaf size in LEAVES on a validation
+        /// split, e.g. --grid 6,8,10,12:1,5,20; report each and keep the best.
+        #[arg(long, value_name = "DEPTHS:LEAVES")]
+        grid: Option<String>,
+        /// Only this model.
+        #[arg(long, value_enum)]
+        only: Option<train::OnlyKind>,
+        /// Skip the PNG plots.
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Print a model as readable rules, or as Graphviz dot (--dot).
+    Inspect {
+        model: PathBuf,
+        #[arg(long)]
+        dot: bool,
+    },
     /// Run a workload mix (vm/workloads/NAME.toml) in the foreground.
     Workload {
         /// A name from vm/workloads/ or a path.
@@ -154,13 +211,23 @@ enum Cmd {
         #[arg(long)]
         kconfig: Option<PathBuf>,
         /// NAME:pass|fail[:ARGS]; may repeat.
-        #[arg(long = "case", default_values_t = default_cases())]
+        #[arg(long = "case", required = true)]
         cases: Vec<String>,
     },
 }
 
-fn default_cases() -> Vec<String> {
-    vec!["heuristic:pass".into(), "never-dispatch:fail:--fault never-dispatch".into()]
+/// The heuristic, the models (when they are there), and a broken scheduler the gate must catch.
+fn default_cases(models: &std::path::Path) -> Vec<String> {
+    let mut cases = vec!["heuristic:pass".to_string()];
+    if models.join("slice.model").exists() && models.join("placement.model").exists() {
+        if let Ok(abs) = models.canonicalize() {
+            cases.push(format!("model:pass:--model {}", abs.display()));
+        }
+    } else {
+        log::warn!("no trained models in {} (run `make train`): the model case is skipped", models.display());
+    }
+    cases.push("never-dispatch:fail:--fault never-dispatch".into());
+    cases
 }
 
 fn parse_cases(specs: &[String]) -> Result<Vec<Case>> {
@@ -174,7 +241,8 @@ fn sibling(name: &str) -> Result<PathBuf> {
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
-        Cmd::VmTest { vm, sched, results, duration, sched_timeout, cases } => {
+        Cmd::VmTest { vm, sched, results, duration, sched_timeout, cases, models } => {
+            let cases = if cases.is_empty() { default_cases(&models) } else { cases };
             let cfg = vm.config()?;
             let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
             anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
@@ -239,6 +307,36 @@ fn run(cli: Cli) -> Result<bool> {
             let s = trace::run(&opts)?;
             println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows -> {}",
                      s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, out.display());
+            Ok(true)
+        }
+        Cmd::Train { datasets, out, max_depth, min_samples_split, min_samples_leaf, entropy, test_frac,
+                     max_train_rows, seed, slice_rows, grid, only, no_plots } => {
+            anyhow::ensure!((0.0..1.0).contains(&test_frac), "--test-frac must be in [0, 1)");
+            let grid = match grid {
+                Some(g) => train::parse_grid(&g)?,
+                None => Vec::new(),
+            };
+            let opts = train::TrainOpts {
+                datasets: dataset::find_datasets(&datasets)?,
+                out,
+                params: train::fit::Params { max_depth, min_samples_split, min_samples_leaf, entropy },
+                test_frac,
+                max_train_rows,
+                seed,
+                slice_rows,
+                grid,
+                kinds: match only {
+                    None => vec![scx_mimic::model::ModelKind::Slice, scx_mimic::model::ModelKind::Placement],
+                    Some(train::OnlyKind::Slice) => vec![scx_mimic::model::ModelKind::Slice],
+                    Some(train::OnlyKind::Placement) => vec![scx_mimic::model::ModelKind::Placement],
+                },
+                plots: !no_plots,
+            };
+            train::run(&opts)?;
+            Ok(true)
+        }
+        Cmd::Inspect { model, dot } => {
+            print!("{}", train::inspect(&model, dot)?);
             Ok(true)
         }
         Cmd::Workload { mix, workloads } => {

@@ -107,7 +107,9 @@ impl Model {
         if meta.len() > 64 << 20 {
             return err(format!("{}: {} bytes is too large for a model file", path.display(), meta.len()));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| ModelError(format!("{}: {e}", path.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| ModelError(format!("{}: not valid JSON: binary data at byte {}", path.display(), e.utf8_error().valid_up_to())))?;
         Model::from_json(&text).map_err(|e| ModelError(format!("{}: {e}", path.display())))
     }
 

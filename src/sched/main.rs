@@ -15,6 +15,7 @@ use bpf::*;
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -23,7 +24,9 @@ use libbpf_rs::OpenObject;
 use log::{info, warn};
 use scx_utils::UserExitInfo;
 
-use scx_mimic::policy::{Heuristic, HeuristicConfig, Target, TaskVtime};
+use scx_mimic::features::{QueuedView, SystemView};
+use scx_mimic::model::{Model, ModelKind};
+use scx_mimic::policy::{is_critical, Heuristic, HeuristicConfig, Target, TaskVtime};
 use scx_mimic::stats::SchedCounters;
 use scx_mimic::table::TaskTable;
 use scx_mimic::Task;
@@ -33,9 +36,12 @@ const SCHEDULER_NAME: &str = "scx_mimic";
 /// scx_mimic: a sched_ext scheduler in user space (scx_rustland_core) that decides time slice,
 /// CPU and order for every task.
 ///
-/// Without a model it runs a plain heuristic: virtual deadline = vruntime + runtime since the last
-/// wakeup (both scaled by the task's weight), an idle CPU from the BPF idle picker when there is
-/// one, otherwise the shared queue, and a fixed time slice.
+/// With --model DIR it loads DIR/slice.model and DIR/placement.model (trained by `mimic train`)
+/// and asks them, for every task, for its time slice and where to run it; the deadline follows
+/// EEVDF's rule (vruntime + slice scaled by weight). Without --model it runs a plain heuristic:
+/// virtual deadline = vruntime + runtime since the last wakeup (both scaled by the task's
+/// weight), an idle CPU from the BPF idle picker when there is one, otherwise the shared queue,
+/// and a fixed time slice.
 ///
 /// Needs a kernel with CONFIG_SCHED_CLASS_EXT=y and root. Stop it with Ctrl-C or SIGTERM: it
 /// detaches, the kernel goes back to its default scheduler (EEVDF), and it exits with code 0.
@@ -46,6 +52,16 @@ struct Opts {
     /// Time slice given to every task, in microseconds.
     #[arg(short = 's', long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=100_000))]
     slice_us: u64,
+
+    /// Folder with slice.model and placement.model: decide with the trained models. They are
+    /// loaded and validated before the scheduler attaches; a missing or invalid model stops it
+    /// with an error, unless --fallback heuristic is given.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+
+    /// What to do if --model cannot be used: fail (the default) or run the heuristic and say why.
+    #[arg(long, value_enum, default_value = "fail")]
+    fallback: Fallback,
 
     /// Print the scheduler's counters every SECS seconds (queued and running tasks, dispatches by
     /// user space and by the kernel side, decisions, page faults of the scheduler process).
@@ -85,6 +101,14 @@ struct Opts {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Fallback {
+    /// Refuse to start.
+    Fail,
+    /// Start on the heuristic and log why.
+    Heuristic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Fault {
     /// Dequeue tasks but never dispatch them: the kernel must eject us (runnable task stall).
     NeverDispatch,
@@ -93,18 +117,46 @@ enum Fault {
 /// Size of the per-task table: enough for ~6000 live tasks, allocated before init.
 const TASK_TABLE_SLOTS: usize = 8192;
 
+/// Time one decision in this many (the clock read costs more than the inference).
+const INFERENCE_SAMPLE_EVERY: u64 = 64;
+
+/// The trained models.
+struct Models {
+    slice: Model,
+    placement: Model,
+}
+
+/// Load and validate both models (before init: this allocates and reads files).
+fn load_models(dir: &std::path::Path) -> Result<Models> {
+    let load = |name: &str, kind: ModelKind| -> Result<Model> {
+        let path = dir.join(format!("{name}.model"));
+        let m = Model::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(m.kind == kind, "{}: is a {:?} model, expected {kind:?}", path.display(), m.kind);
+        Ok(m)
+    };
+    Ok(Models { slice: load("slice", ModelKind::Slice)?, placement: load("placement", ModelKind::Placement)? })
+}
+
+/// What the scheduler keeps per task: the heuristic's vruntime and the feature history.
+#[derive(Debug, Clone, Copy, Default)]
+struct TaskState {
+    vtime: TaskVtime,
+    view: QueuedView,
+}
+
 struct Scheduler<'a> {
     bpf: BpfScheduler<'a>,
     opts: &'a Opts,
     policy: Heuristic,
-    tasks: TaskTable<TaskVtime>,
+    models: Option<&'a Models>,
+    tasks: TaskTable<TaskState>,
     counters: SchedCounters,
     started: Instant,
     next_stats: Option<Instant>,
 }
 
 impl<'a> Scheduler<'a> {
-    fn init(opts: &'a Opts, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<Self> {
+    fn init(opts: &'a Opts, models: Option<&'a Models>, open_object: &'a mut MaybeUninit<OpenObject>) -> Result<Self> {
         // Everything that allocates a lot happens before BpfScheduler::init: after it, memory is
         // locked, the heap is a fixed 64 MiB arena and mmap is forbidden.
         let policy = Heuristic::new(HeuristicConfig { slice_ns: opts.slice_us * 1000 });
@@ -121,14 +173,22 @@ impl<'a> Scheduler<'a> {
             SCHEDULER_NAME,
         )
         .context("cannot attach the sched_ext scheduler (kernel without sched_ext? not root? another scheduler loaded?)")?;
-        info!("{SCHEDULER_NAME} attached: slice {} us, policy heuristic", opts.slice_us);
+        let policy_name = if models.is_some() { "model" } else { "heuristic" };
+        info!("{SCHEDULER_NAME} attached: slice {} us, policy {policy_name}", opts.slice_us);
+        let counters = SchedCounters {
+            policy: policy_name.into(),
+            slice_class_hist: vec![0; models.map_or(0, |m| m.slice.classes.len())],
+            placement_class_hist: vec![0; models.map_or(0, |m| m.placement.classes.len())],
+            ..Default::default()
+        };
         let stats_every = opts.stats.map(|s| Duration::from_secs_f64(s.max(0.1)));
         Ok(Self {
             bpf,
             opts,
             policy,
+            models,
             tasks,
-            counters: SchedCounters::default(),
+            counters,
             started: Instant::now(),
             next_stats: stats_every.map(|d| Instant::now() + d),
         })
@@ -151,17 +211,20 @@ impl<'a> Scheduler<'a> {
             }
             let task = to_task(&queued);
 
-            // Where: an idle CPU if select_cpu finds one (it prefers the previous CPU and its
-            // cache siblings), else the policy's fallback (previous CPU if pinned, else any).
+            // Where could it run right now? select_cpu asks the BPF idle picker (it prefers the
+            // previous CPU and its cache siblings) and claims the idle CPU it returns.
             let idle_cpu = self.bpf.select_cpu(task.pid, task.cpu, task.flags);
-            // When and how long: the policy's virtual deadline and slice.
             let (state, new) = self.tasks.entry(task.pid);
-            let decision = self.policy.decide(&task, state, new, idle_cpu);
+            let decision = match self.models {
+                Some(models) => Self::decide_with_models(models, &mut self.policy, &mut self.counters,
+                                                         &self.started, &task, state, new, idle_cpu, &mut self.bpf),
+                None => self.policy.decide(&task, &mut state.vtime, new, idle_cpu),
+            };
 
             if idle_cpu >= 0 {
                 self.counters.decisions_idle_cpu += 1;
             }
-            if scx_mimic::policy::is_critical(&task) {
+            if is_critical(&task) {
                 self.counters.decisions_critical += 1;
             }
             let mut d = DispatchedTask::new(&queued);
@@ -179,6 +242,52 @@ impl<'a> Scheduler<'a> {
         // Tell the BPF side we are done; it runs us again when tasks are queued. Must be called
         // on every pass, or the BPF side keeps waking us in a busy loop.
         self.bpf.notify_complete(0);
+    }
+
+    /// The learned policy: the feature vector from the task's history (the same contract the
+    /// tracer used), the slice model for the slice and the placement model for the target; the
+    /// deadline is EEVDF's (vruntime + slice scaled by weight).
+    #[allow(clippy::too_many_arguments)]
+    fn decide_with_models(models: &Models, policy: &mut Heuristic, c: &mut SchedCounters, started: &Instant,
+                          task: &Task, state: &mut TaskState, new: bool, idle_cpu: i32,
+                          bpf: &mut BpfScheduler<'_>) -> scx_mimic::policy::Decision {
+        let sample = c.decisions % INFERENCE_SAMPLE_EVERY == 0;
+        let t0 = if sample { Some(Instant::now()) } else { None };
+        let now_ns = started.elapsed().as_nanos() as u64;
+        state.view.observe(task, now_ns);
+        // The system as the BPF side counts it: tasks running, queued to us, and held by us.
+        let nr_cpus = *bpf.nr_online_cpus_mut();
+        let running = *bpf.nr_running_mut();
+        let sys = SystemView {
+            nr_runnable: (running + *bpf.nr_queued_mut() + *bpf.nr_scheduled_mut()) as u32,
+            idle_cpus: nr_cpus.saturating_sub(running) as u32,
+            prev_cpu_idle: idle_cpu >= 0 && idle_cpu == task.cpu,
+        };
+        let x = state.view.vector(task, &sys);
+        let slice_class = models.slice.predict(&x);
+        let place_class = models.placement.predict(&x);
+        if let Some(t0) = t0 {
+            let ns = t0.elapsed().as_nanos() as u64;
+            c.inference_samples += 1;
+            c.inference_ns_total += ns;
+            c.inference_ns_max = c.inference_ns_max.max(ns);
+        }
+        let slice_ns = models.slice.classes[slice_class].slice_ns;
+        let target = Heuristic::placement_target(place_class, task.cpu, idle_cpu);
+        c.model_decisions += 1;
+        c.slice_class_hist[slice_class] += 1;
+        c.placement_class_hist[place_class] += 1;
+        if target == policy.target(task, idle_cpu) {
+            c.placement_agree += 1;
+        }
+        if is_critical(task) {
+            c.safety_overrides += 1;
+        }
+        scx_mimic::policy::Decision {
+            target,
+            slice_ns,
+            deadline: policy.deadline_with_slice(task, &mut state.vtime, new, slice_ns),
+        }
     }
 
     /// Submit a dispatch; if the ring to the BPF side is full, let it drain and retry. Never
@@ -271,14 +380,18 @@ fn page_faults() -> (u64, u64) {
 }
 
 /// Write the final report atomically (temp file + rename).
-fn write_report(path: &PathBuf, counters: &SchedCounters, exit: &Result<UserExitInfo>, restarts: u32) -> Result<()> {
+fn write_report(path: &PathBuf, counters: &SchedCounters, exit: &Result<UserExitInfo>, restarts: u32,
+                model_dir: Option<&PathBuf>) -> Result<()> {
     let (clean, reason) = match exit {
         Ok(_) => (true, String::from("clean stop")),
         Err(e) => (false, format!("{e:#}")),
     };
     let doc = serde_json::json!({
         "scheduler": SCHEDULER_NAME,
-        "policy": "heuristic",
+        "policy": counters.policy,
+        "model": model_dir.map(|d| d.display().to_string()),
+        "model_share": counters.model_share(),
+        "inference_ns_mean": counters.inference_ns_mean(),
         "clean_exit": clean,
         "exit_reason": reason,
         "restarts": restarts,
@@ -291,7 +404,26 @@ fn write_report(path: &PathBuf, counters: &SchedCounters, exit: &Result<UserExit
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    // scx_rustland_core gives this process a fixed 64 MiB heap. Symbolizing a backtrace (what
+    // RUST_BACKTRACE=1 makes an error or a panic print) parses our debug info and can exhaust
+    // it, and the out-of-memory handler then deadlocks on the backtrace lock: the process hangs
+    // instead of exiting. So errors are printed without backtraces, and panics by a hook that
+    // prints only the message and where it happened.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("{SCHEDULER_NAME}: panic: {info}");
+    }));
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{SCHEDULER_NAME}: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let opts = Opts::parse();
     let level = match opts.verbose {
         0 => "warn",
@@ -302,16 +434,34 @@ fn main() -> Result<()> {
         .format_timestamp_millis()
         .init();
 
+    // Models are loaded and validated before anything touches BPF: after init the heap is fixed
+    // and mmap is forbidden, and a bad model must never get as far as the kernel.
+    let models = match &opts.model {
+        None => None,
+        Some(dir) => match load_models(dir) {
+            Ok(m) => {
+                info!("models loaded: slice depth {} ({} nodes), placement depth {} ({} nodes)",
+                      m.slice.depth(), m.slice.nodes(), m.placement.depth(), m.placement.nodes());
+                Some(m)
+            }
+            Err(e) if opts.fallback == Fallback::Heuristic => {
+                warn!("cannot use the models ({e:#}): running the heuristic instead (--fallback heuristic)");
+                None
+            }
+            Err(e) => return Err(e.context("refusing to start: the model is unusable (use --fallback heuristic to run without it)")),
+        },
+    };
+
     let mut open_object = MaybeUninit::uninit();
     let mut restarts = 0;
     loop {
-        let sched = Scheduler::init(&opts, &mut open_object)?;
+        let sched = Scheduler::init(&opts, models.as_ref(), &mut open_object)?;
         let (counters, exit) = sched.run();
         if opts.stats.is_some() {
             println!("[{SCHEDULER_NAME}] final: {}", counters.line());
         }
         if let Some(path) = &opts.report {
-            if let Err(e) = write_report(path, &counters, &exit, restarts) {
+            if let Err(e) = write_report(path, &counters, &exit, restarts, opts.model.as_ref()) {
                 warn!("{e:#}");
             }
         }

@@ -150,7 +150,11 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 
 fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let started = Instant::now();
-    let mut obs = Observation { state_before: read_trim(SCX_STATE), ..Default::default() };
+    let mut obs = Observation {
+        state_before: read_trim(SCX_STATE),
+        expect_model: case.args.iter().any(|a| a == "--model"),
+        ..Default::default()
+    };
     let dmesg_before = dmesg_lines().len();
     let report = cfg.out.join(format!("sched-{}.json", case.name));
     let log_path = cfg.out.join(format!("sched-{}.log", case.name));

@@ -41,7 +41,13 @@ pub struct Observation {
     pub counters: Option<SchedCounters>,
     /// The scheduler's own exit reason from its report.
     pub sched_exit_reason: Option<String>,
+    /// The case runs the model-driven scheduler: its counters must show the models decided.
+    #[serde(default)]
+    pub expect_model: bool,
 }
+
+/// Share of decisions the models must make in a model case.
+pub const MIN_MODEL_SHARE: f64 = 0.99;
 
 /// Judge one case. Returns the reasons it failed (empty: passed).
 pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
@@ -85,6 +91,10 @@ pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
         Some(c) if c.user_dispatched_total() == 0 => {
             why.push(format!("scheduler dispatched nothing from user space ({} decisions)", c.decisions))
         }
+        Some(c) if obs.expect_model && (c.policy != "model" || c.model_share() < MIN_MODEL_SHARE) => why.push(format!(
+            "policy '{}' made {:.2}% of decisions with the models (need ≥ {:.0}%)",
+            c.policy, c.model_share() * 100.0, MIN_MODEL_SHARE * 100.0
+        )),
         Some(_) => {}
     }
     why
@@ -106,12 +116,24 @@ mod tests {
             dmesg_bad: vec![],
             counters: Some(SchedCounters { decisions: 100, dispatched_user: 80, decisions_any_cpu: 20, ..Default::default() }),
             sched_exit_reason: Some("clean stop".into()),
+            expect_model: false,
         }
     }
 
     #[test]
     fn a_healthy_run_passes() {
         assert_eq!(judge(&good(), "scx_mimic"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_model_run_passes_only_when_the_models_decided() {
+        let mut o = good();
+        o.expect_model = true;
+        o.counters = Some(SchedCounters { policy: "model".into(), decisions: 1000, dispatched_user: 900,
+                                          model_decisions: 995, fallback_decisions: 5, ..Default::default() });
+        assert!(judge(&o, "scx_mimic").is_empty());
+        o.counters.as_mut().unwrap().fallback_decisions = 50;
+        assert!(judge(&o, "scx_mimic")[0].contains("95.22%"), "{:?}", judge(&o, "scx_mimic"));
     }
 
     #[test]
@@ -128,6 +150,7 @@ mod tests {
             (Box::new(|o| o.state_before = "enabled".into()), "before start"),
             (Box::new(|o| o.samples = 0), "no state samples"),
             (Box::new(|o| o.workload_exit_code = Some(1)), "workload failed"),
+            (Box::new(|o| o.expect_model = true), "made 0.00% of decisions with the models"),
         ];
         for (break_it, expect) in cases {
             let mut o = good();
