@@ -68,22 +68,30 @@ def load(kind, dirs, slice_rows):
     return np.vstack(xs), np.concatenate(ys), runs, np.concatenate(ts)
 
 
+SPLIT_BLOCKS = 20
+
+
 def split(runs, ts, test_frac, max_train, seed):
+    """The same split as mimic's (src/lab/train/data.rs): 20 time blocks per run, k evenly
+    spaced ones are the test set; then a seeded subsample of the training rows if too many."""
     spans = {}
     for r, t in zip(runs, ts):
-        lo, hi = spans.get(r, (t, t))
-        spans[r] = (min(lo, t), max(hi, t))
+        lo, hi = spans.get(r, (int(t), int(t)))
+        spans[r] = (min(lo, int(t)), max(hi, int(t)))
+    k = int(round(SPLIT_BLOCKS * test_frac))
     train, test = [], []
     for i, (r, t) in enumerate(zip(runs, ts)):
         lo, hi = spans[r]
-        cut = int(hi) - int(float(int(hi) - int(lo)) * test_frac)
-        (test if (t >= cut and test_frac > 0) else train).append(i)
+        width = max((hi - lo) // SPLIT_BLOCKS, 1)
+        b = min((int(t) - lo) // width, SPLIT_BLOCKS - 1)
+        is_test = (b + 1) * k // SPLIT_BLOCKS > b * k // SPLIT_BLOCKS
+        (test if is_test else train).append(i)
     if len(train) > max_train:
         state = seed
-        for k in range(max_train):
+        for j in range(max_train):
             state, v = splitmix(state)
-            j = k + v % (len(train) - k)
-            train[k], train[j] = train[j], train[k]
+            x = j + v % (len(train) - j)
+            train[j], train[x] = train[x], train[j]
         train = sorted(train[:max_train])
     return np.array(train, dtype=np.int64), np.array(test, dtype=np.int64)
 

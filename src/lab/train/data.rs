@@ -111,9 +111,15 @@ impl SplitMix {
     }
 }
 
-/// Split by time within each run: the last `test_frac` of each run's time span is the test set,
-/// so test rows are never interleaved with (and near-duplicates of) training rows. Then, if the
-/// training part has more than `max_train` rows, keep a seeded random subset of them.
+/// Time blocks per run for the split.
+pub const SPLIT_BLOCKS: u64 = 20;
+
+/// Split by time within each run: each run's time span is cut into [`SPLIT_BLOCKS`] equal
+/// blocks, and the blocks spread evenly through it (every k-th, `test_frac` of them) are the test
+/// set. Test rows thus come from their own windows of seconds — never interleaved with training
+/// rows, so never their near-duplicates — while covering every phase of a workload mix (a mix
+/// runs its loads one after the other: a test set cut from the end would hold only the last
+/// one). Then, if the training part has more than `max_train` rows, a seeded random subset.
 pub fn split(rows: &Rows, test_frac: f64, max_train: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut spans: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
     for (r, &t) in rows.run.iter().zip(&rows.ts) {
@@ -121,11 +127,15 @@ pub fn split(rows: &Rows, test_frac: f64, max_train: usize, seed: u64) -> (Vec<u
         e.0 = e.0.min(t);
         e.1 = e.1.max(t);
     }
+    let n_test_blocks = (SPLIT_BLOCKS as f64 * test_frac).round() as u64;
+    // k of the B blocks, evenly spaced (for 4 of 20: blocks 4, 9, 14, 19).
+    let is_test_block = |b: u64| (b + 1) * n_test_blocks / SPLIT_BLOCKS > b * n_test_blocks / SPLIT_BLOCKS;
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for i in 0..rows.len() {
         let (lo, hi) = spans[rows.run[i].as_str()];
-        let cut = hi - ((hi - lo) as f64 * test_frac) as u64;
-        if rows.ts[i] >= cut && test_frac > 0.0 {
+        let width = ((hi - lo) / SPLIT_BLOCKS).max(1);
+        let block = ((rows.ts[i] - lo) / width).min(SPLIT_BLOCKS - 1);
+        if is_test_block(block) {
             test.push(i);
         } else {
             train.push(i);
@@ -148,19 +158,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_is_by_time_within_each_run_and_reproducible() {
+    fn split_is_by_time_blocks_within_each_run_and_reproducible() {
         let mut rows = Rows::default();
         for run in ["a", "b"] {
-            for t in 0..100u64 {
-                rows.push([0.0; N_FEATURES], 0, run, 1000 + t * 10);
+            for t in 0..1000u64 {
+                rows.push([0.0; N_FEATURES], 0, run, 1_000_000 + t * 1000);
             }
         }
         let (train, test) = split(&rows, 0.2, usize::MAX, 1);
-        assert_eq!(test.len(), 2 * 20, "the last 20% of each run's time span");
-        for &i in &test {
-            assert!(rows.ts[i] >= 1792, "row {i} at {} is not in the last 20%", rows.ts[i]);
-        }
-        assert_eq!(train.len() + test.len(), 200);
+        assert_eq!(train.len() + test.len(), 2000);
+        assert!((390..=410).contains(&test.len()), "about 20% test rows, got {}", test.len());
+        // Test rows form whole blocks spread over the run: 4 windows per run, not one at the end.
+        let test_blocks: std::collections::BTreeSet<u64> = test.iter().map(|&i| ((rows.ts[i] - 1_000_000) / 49_950).min(19)).collect();
+        assert_eq!(test_blocks.len(), 4, "{test_blocks:?}");
+        assert!(test_blocks.iter().next().unwrap() < &10, "a test window in the first half");
+        let (none_train, none_test) = split(&rows, 0.0, usize::MAX, 1);
+        assert_eq!((none_train.len(), none_test.len()), (2000, 0));
         let (a, _) = split(&rows, 0.2, 50, 7);
         let (b, _) = split(&rows, 0.2, 50, 7);
         let (c, _) = split(&rows, 0.2, 50, 8);

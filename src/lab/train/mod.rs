@@ -264,3 +264,44 @@ pub fn inspect(path: &Path, dot: bool) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Same datasets + same seed → byte-identical model files, trained twice in one process
+    /// (every linfa-trees fit builds its hash maps with fresh random keys, so hash order differs
+    /// between the two runs just as it would between two processes).
+    #[test]
+    fn training_is_deterministic_to_the_byte() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+        let datasets = crate::dataset::find_datasets(&[root]).expect("shipped datasets");
+        let out = |tag: &str| std::env::temp_dir().join(format!("mimic-det-{tag}-{}", std::process::id()));
+        let opts = |o: PathBuf| TrainOpts {
+            datasets: datasets.clone(),
+            out: o,
+            params: Params { max_depth: 10, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false },
+            test_frac: 0.2,
+            max_train_rows: 30_000,
+            seed: 3,
+            slice_rows: SliceRows::All,
+            grid: vec![],
+            kinds: vec![ModelKind::Slice, ModelKind::Placement],
+            plots: false,
+        };
+        let (a, b) = (out("a"), out("b"));
+        run(&opts(a.clone())).unwrap();
+        run(&opts(b.clone())).unwrap();
+        for name in ["slice.model", "placement.model"] {
+            let (x, y) = (std::fs::read(a.join(name)).unwrap(), std::fs::read(b.join(name)).unwrap());
+            assert!(x == y, "{name} differs between two trainings");
+        }
+        // A different seed picks a different training subset, hence a different model.
+        let c = out("c");
+        run(&TrainOpts { seed: 4, ..opts(c.clone()) }).unwrap();
+        assert_ne!(std::fs::read(a.join("slice.model")).unwrap(), std::fs::read(c.join("slice.model")).unwrap());
+        for d in [a, b, c] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
