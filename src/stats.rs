@@ -60,6 +60,10 @@ pub struct SchedCounters {
     pub inference_samples: u64,
     pub inference_ns_total: u64,
     pub inference_ns_max: u64,
+    /// Sampled inference times by power of two: bucket k counts samples in [2^k, 2^(k+1)) ns.
+    pub inference_ns_log2_hist: Vec<u64>,
+    /// What one pair of clock reads costs here, ns (subtracted from each sample).
+    pub timer_overhead_ns: u64,
 }
 
 impl SchedCounters {
@@ -88,6 +92,30 @@ impl SchedCounters {
         if self.inference_samples == 0 { 0.0 } else { self.inference_ns_total as f64 / self.inference_samples as f64 }
     }
 
+    /// Record one sampled inference time (ns, timer overhead already subtracted).
+    pub fn record_inference(&mut self, ns: u64) {
+        self.inference_samples += 1;
+        self.inference_ns_total += ns;
+        self.inference_ns_max = self.inference_ns_max.max(ns);
+        if self.inference_ns_log2_hist.len() < 40 {
+            self.inference_ns_log2_hist.resize(40, 0);
+        }
+        self.inference_ns_log2_hist[(63 - ns.max(1).leading_zeros()) as usize] += 1;
+    }
+
+    /// Median sampled inference time: the upper bound of the power-of-two bucket holding it, ns.
+    pub fn inference_ns_median_bound(&self) -> u64 {
+        let half = self.inference_samples.div_ceil(2);
+        let mut seen = 0;
+        for (k, &n) in self.inference_ns_log2_hist.iter().enumerate() {
+            seen += n;
+            if n > 0 && seen >= half {
+                return 1u64 << (k + 1);
+            }
+        }
+        0
+    }
+
     /// The model part of the stats line (empty for the heuristic).
     pub fn model_line(&self) -> String {
         if self.policy != "model" {
@@ -95,14 +123,30 @@ impl SchedCounters {
         }
         let agree = if self.model_decisions == 0 { 0.0 } else { self.placement_agree as f64 * 100.0 / self.model_decisions as f64 };
         format!(
-            " | model {} ({:.2}% of decisions) fallback {} overrides {} | infer {:.0} ns mean {} ns max | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            " | model {} ({:.2}% of decisions) fallback {} overrides {} | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
             self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides,
-            self.inference_ns_mean(), self.inference_ns_max, agree, self.slice_class_hist, self.placement_class_hist
+            self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max, agree, self.slice_class_hist, self.placement_class_hist
         )
     }
 
     /// Tasks user space actually dispatched (to a CPU or to the shared queue).
     pub fn user_dispatched_total(&self) -> u64 {
         self.dispatched_user + self.decisions_any_cpu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference_median_bucket() {
+        let mut c = SchedCounters::default();
+        for ns in [40, 45, 50, 60, 5000] {
+            c.record_inference(ns);
+        }
+        assert_eq!(c.inference_ns_median_bound(), 64, "median 50 ns lies in [32, 64)");
+        assert_eq!(c.inference_ns_max, 5000);
+        assert_eq!(SchedCounters::default().inference_ns_median_bound(), 0);
     }
 }

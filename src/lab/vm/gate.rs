@@ -236,6 +236,10 @@ fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let after = dmesg_lines();
     let _ = fs::write(cfg.out.join(format!("dmesg-{}.txt", case.name)), after[dmesg_before.min(after.len())..].join("\n"));
     obs.dmesg_bad = bad_dmesg_lines(after.iter().skip(dmesg_before).map(String::as_str), 20);
+    // A scheduler that stalls the system also stalls this gate, which then never sees the state
+    // flip; the kernel log still says whether it attached.
+    obs.enabled_in_dmesg = after.iter().skip(dmesg_before)
+        .any(|l| l.contains("sched_ext: BPF scheduler") && l.contains(&cfg.ops_prefix) && l.ends_with("enabled"));
 
     if let Ok(text) = fs::read_to_string(&report) {
         match serde_json::from_str::<serde_json::Value>(&text) {

@@ -122,6 +122,16 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
                          cn["decisions"], cn["dispatched_user"], cn["decisions_any_cpu"], cn["dispatched_kernel"],
                          cn["congested"], cn["minor_faults"], cn["major_faults"]);
             }
+            if cn["policy"] == "model" {
+                let share = cn["model_decisions"].as_f64().unwrap_or(0.0)
+                    / (cn["model_decisions"].as_f64().unwrap_or(0.0) + cn["fallback_decisions"].as_f64().unwrap_or(0.0)).max(1.0);
+                println!("         model decided {:.2}% ({} decisions, {} fallbacks), placement = heuristic in {:.1}%, \
+                          inference mean {:.0} ns over {} samples (timer cost {} ns subtracted)",
+                         share * 100.0, cn["model_decisions"], cn["fallback_decisions"],
+                         cn["placement_agree"].as_f64().unwrap_or(0.0) * 100.0 / cn["model_decisions"].as_f64().unwrap_or(1.0).max(1.0),
+                         cn["inference_ns_total"].as_f64().unwrap_or(0.0) / cn["inference_samples"].as_f64().unwrap_or(1.0).max(1.0),
+                         cn["inference_samples"], cn["timer_overhead_ns"]);
+            }
             for why in c["reasons"].as_array().into_iter().flatten() {
                 println!("         - {}", why.as_str().unwrap_or(""));
             }

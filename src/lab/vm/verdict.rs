@@ -44,6 +44,9 @@ pub struct Observation {
     /// The case runs the model-driven scheduler: its counters must show the models decided.
     #[serde(default)]
     pub expect_model: bool,
+    /// The kernel log says our scheduler was enabled (seen even when the gate was starved).
+    #[serde(default)]
+    pub enabled_in_dmesg: bool,
 }
 
 /// Share of decisions the models must make in a model case.
@@ -56,6 +59,9 @@ pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
         why.push(format!("sched_ext state was '{}' before start (another scheduler loaded?)", obs.state_before));
     }
     match obs.enable_after_s {
+        None if obs.enabled_in_dmesg => {
+            why.push("the scheduler attached (kernel log) but the gate never saw it enabled: it starved the system".into())
+        }
         None => why.push("sched_ext never reached 'enabled': the scheduler did not attach".into()),
         Some(_) => {
             if !obs.ops_seen.iter().any(|o| o.starts_with(ops_prefix)) {
@@ -117,6 +123,7 @@ mod tests {
             counters: Some(SchedCounters { decisions: 100, dispatched_user: 80, decisions_any_cpu: 20, ..Default::default() }),
             sched_exit_reason: Some("clean stop".into()),
             expect_model: false,
+            enabled_in_dmesg: true,
         }
     }
 
@@ -139,7 +146,8 @@ mod tests {
     #[test]
     fn each_failure_is_named() {
         let cases: Vec<(Box<dyn Fn(&mut Observation)>, &str)> = vec![
-            (Box::new(|o| o.enable_after_s = None), "never reached 'enabled'"),
+            (Box::new(|o| { o.enable_after_s = None; o.enabled_in_dmesg = false }), "never reached 'enabled'"),
+            (Box::new(|o| o.enable_after_s = None), "starved the system"),
             (Box::new(|o| o.ops_seen = vec!["rustland".into()]), "never named our scheduler"),
             (Box::new(|o| o.samples_enabled_ours = 30), "30/60 samples"),
             (Box::new(|o| o.sched_exit_code = Some(1)), "exited with code 1"),
