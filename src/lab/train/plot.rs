@@ -68,24 +68,30 @@ pub fn importance_png(path: &Path, title: &str, names: &[&str], importance: &[f6
     let root = BitMapBackend::new(path, (720, 80 + 28 * items.len() as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = items.iter().map(|i| i.1).fold(0.0, f64::max).max(1e-9);
+    let n = items.len();
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
-        .x_label_area_size(30)
+        .x_label_area_size(35)
         .y_label_area_size(140)
-        .build_cartesian_2d(0.0..max * 1.1, (0..items.len()).into_segmented())?;
+        .build_cartesian_2d(0.0..max * 1.1, -0.5..(n as f64 - 0.5))?;
+    // Largest at the top.
+    let row = |i: usize| (n - 1 - i) as f64;
     let labels: Vec<String> = items.iter().map(|i| i.0.to_string()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
+        .x_max_light_lines(1)
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let r = y.round();
+            if (y - r).abs() > 0.01 || r < 0.0 || r as usize >= n { return String::new(); }
+            labels.get(n - 1 - r as usize).cloned().unwrap_or_default()
         })
         .x_desc("relative impurity decrease")
         .draw()?;
     chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
-        Rectangle::new([(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))], BLUE.mix(0.6).filled())
+        Rectangle::new([(0.0, row(i) - 0.35), (*v, row(i) + 0.35)], BLUE.mix(0.6).filled())
     }))?;
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
