@@ -26,7 +26,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace train inspect bench-model fuzz clean help
+.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace trace-overhead train inspect bench-model fuzz clean help
 
 all: build
 
@@ -66,6 +66,11 @@ fuzz: ## fuzz the model loader (cargo-fuzz, nightly) for FUZZ_RUNS inputs; new f
 
 bench-model: ## criterion benchmark of flat-tree inference (median ns per decision)
 	$(CARGO) bench -p scx_mimic --bench predict
+
+REPS ?= 10
+trace-overhead: build kernel ## measure the tracer's cost on hackbench in the guest → datasets/overhead.json
+	$(BIN)/mimic vm-run --kernel-env $(KERNEL_ENV) --rw $(CURDIR)/datasets -- \
+	  $(BIN)/mimic trace-overhead --reps $(REPS) --out $(CURDIR)/datasets/overhead.json
 
 vm-check: kernel build ## check kernel config, vng and KVM/TCG
 	$(BIN)/mimic vm-check --kernel-env $(KERNEL_ENV)

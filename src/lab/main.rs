@@ -188,6 +188,18 @@ enum Cmd {
         #[arg(long)]
         dot: bool,
     },
+    /// (In the guest) measure what tracing costs: run BENCHMARK alternately without and with
+    /// `mimic trace` attached, REPS times each, and compare the medians of its reported times.
+    TraceOverhead {
+        /// A benchmark that prints "Time: SECONDS" (hackbench does).
+        #[arg(long, default_value = "hackbench -g 4 -l 200")]
+        benchmark: String,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Where to write the JSON result.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run a workload mix (vm/workloads/NAME.toml) in the foreground.
     Workload {
         /// A name from vm/workloads/ or a path.
@@ -337,6 +349,12 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Cmd::Inspect { model, dot } => {
             print!("{}", train::inspect(&model, dot)?);
+            Ok(true)
+        }
+        Cmd::TraceOverhead { benchmark, reps, out } => {
+            let o = trace::overhead::run(&benchmark, reps, &out)?;
+            println!("trace overhead: {} median {:.3}s plain vs {:.3}s traced ({:+.1}%) over {} interleaved repetitions",
+                     o.benchmark, o.plain_median_s, o.traced_median_s, o.overhead_pct, o.reps);
             Ok(true)
         }
         Cmd::Workload { mix, workloads } => {

@@ -259,7 +259,7 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
 fn show_line(line: &str) -> bool {
     let kernel_line = line.trim_start().starts_with('[') && line.contains("] ");
     let verbose = std::env::var("VM_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
-    verbose || !kernel_line || ["sched_ext:", "Oops", "panic", "BUG:", "WARNING:"].iter().any(|p| line.contains(p))
+    verbose || !kernel_line || ["sched_ext:", "Oops", "Kernel panic", "BUG:", "WARNING:"].iter().any(|p| line.contains(p))
 }
 
 /// Find vng: $VNG, then the lab's venv, then PATH.
