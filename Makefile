@@ -26,7 +26,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace trace-overhead train inspect bench-model fuzz clean help
+.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace trace-overhead train inspect bench bench-model fuzz clean help
 
 all: build
 
@@ -63,6 +63,8 @@ FUZZ_RUNS ?= 1000000
 fuzz: ## fuzz the model loader (cargo-fuzz, nightly) for FUZZ_RUNS inputs; new finds join the corpus
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz model_loader tests/fuzz/corpus/model_loader -- -runs=$(FUZZ_RUNS) -max_len=65536
+
+bench: bench-model ## benchmarks; for now the model-inference one (the VM scheduler suite is issue #6)
 
 bench-model: ## criterion benchmark of flat-tree inference (median ns per decision)
 	$(CARGO) bench -p scx_mimic --bench predict

@@ -105,7 +105,7 @@ assert n["nixpkgs"]["locked"]["rev"] and n["crane"]["locked"]["rev"], "inputs no
 check_outputs() { # dir
   local out
   out=$(nixw nix-instantiate --eval --strict --json "$ROOT/tests/nix/outputs.nix" --arg flakeDir "$1" 2>&1) || { echo "$out" | grep -E 'error' -A3 | head -8; return 1; }
-  python3 - "$ROOT/vm/kernel.config" <<PY
+  python3 - "$ROOT/vm/kernel.config" "$1/Makefile" <<PY
 import json, re, sys
 o = json.loads('''$out''')
 errs = []
@@ -116,8 +116,12 @@ need({"kernel", "scx_mimic", "default"} <= set(o["packages"]), f"packages {o['pa
 need("default" in o["devShells"], "no devShells.default")
 for tool in ["virtme-ng", "qemu", "virtiofsd", "busybox", "stress-ng", "perf", "rt-tests", "bpftools", "libbpf", "clang", "pkg-config"]:
     need(tool in o["devShellPackages"], f"dev shell lacks {tool}")
+makefile = open(sys.argv[2]).read()
 for app in ["vm-test", "train", "bench"]:
     need(o["apps"].get(app, {}).get("type") == "app", f"apps.{app} missing or not an app")
+# Each app runs the Makefile target of its name: it must exist.
+for app in o["apps"]:
+    need(re.search(rf"^{re.escape(app)}:", makefile, re.M) is not None, f"apps.{app} runs make {app}, a target the Makefile lacks")
 need({"kernel", "scx_mimic", "vm-gate"} <= set(o["checks"]), f"checks {o['checks']}")
 need(o["vmGateFeatures"] == ["kvm"], "checks.vm-gate must require the kvm system feature")
 need(o["formatter"] == "nixfmt", f"formatter {o['formatter']}")
@@ -147,7 +151,7 @@ run_all "$ROOT" ""
 # --- self-test: each check must catch a deliberately broken copy ------------------------------
 broken() { # name, sed expression on a file, file, check that must fail
   local t; t=$(mktemp -d)
-  (cd "$ROOT" && cp -r flake.nix flake.lock vm tests "$t"/)
+  (cd "$ROOT" && cp -r flake.nix flake.lock Makefile vm tests "$t"/)
   sed -i "$2" "$t/$3"
   if why=$(check_$4 "$t" 2>&1); then
     fail "self-test-$1" "check '$4' did not notice: $2 on $3"
@@ -161,6 +165,7 @@ broken bad-attribute 's/linuxKernel.kernels.linux_6_12.override/linuxKernel.kern
 broken missing-app 's/bench = mkApp "bench";//' flake.nix outputs
 broken kernel-option-dropped 's/lib.kernel.yes) kernelOptions/lib.kernel.yes) (builtins.removeAttrs kernelOptions [ "SCHED_CLASS_EXT" ])/' flake.nix outputs
 broken kernel-option-as-module 's/lib.mkForce lib.kernel.yes/lib.mkForce lib.kernel.module/' flake.nix outputs
+broken missing-make-target 's/^bench: /benchX: /' Makefile outputs
 broken lock-without-narhash '/"narHash": "sha256-yNJd/d' flake.lock lock
 
 echo "nix-check: $ok passed, $bad failed"
