@@ -151,7 +151,7 @@ run_all "$ROOT" ""
 # --- self-test: each check must catch a deliberately broken copy ------------------------------
 broken() { # name, sed expression on a file, file, check that must fail
   local t; t=$(mktemp -d)
-  (cd "$ROOT" && cp -r flake.nix flake.lock Makefile vm tests "$t"/)
+  (cd "$ROOT" && cp -r flake.nix flake.lock Makefile vm "$t"/)
   sed -i "$2" "$t/$3"
   if why=$(check_$4 "$t" 2>&1); then
     fail "self-test-$1" "check '$4' did not notice: $2 on $3"
