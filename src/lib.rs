@@ -5,6 +5,7 @@
 //! It therefore depends on nothing heavy and allocates nothing on the scheduler's hot path.
 
 pub mod features;
+pub mod fsutil;
 pub mod model;
 pub mod policy;
 pub mod replay;

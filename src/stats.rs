@@ -87,6 +87,11 @@ impl SchedCounters {
         if d == 0 { 0.0 } else { self.model_decisions as f64 / d as f64 }
     }
 
+    /// Share of model decisions whose placement equals the heuristic's, 0..1.
+    pub fn placement_agree_share(&self) -> f64 {
+        if self.model_decisions == 0 { 0.0 } else { self.placement_agree as f64 / self.model_decisions as f64 }
+    }
+
     /// Mean sampled inference time, ns.
     pub fn inference_ns_mean(&self) -> f64 {
         if self.inference_samples == 0 { 0.0 } else { self.inference_ns_total as f64 / self.inference_samples as f64 }
@@ -121,11 +126,11 @@ impl SchedCounters {
         if self.policy != "model" {
             return String::new();
         }
-        let agree = if self.model_decisions == 0 { 0.0 } else { self.placement_agree as f64 * 100.0 / self.model_decisions as f64 };
         format!(
             " | model {} ({:.2}% of decisions) fallback {} overrides {} | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
             self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides,
-            self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max, agree, self.slice_class_hist, self.placement_class_hist
+            self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max,
+            self.placement_agree_share() * 100.0, self.slice_class_hist, self.placement_class_hist
         )
     }
 

@@ -159,7 +159,8 @@ enum Cmd {
         /// Split on entropy instead of Gini impurity.
         #[arg(long)]
         entropy: bool,
-        /// Fraction of each run (by time, at its end) held out as the test set.
+        /// Fraction of each run held out as the test set: that share of its 20 time blocks,
+        /// evenly spaced through the run.
         #[arg(long, default_value_t = 0.2)]
         test_frac: f64,
         /// At most this many training rows (a seeded random subset beyond that).
@@ -274,9 +275,8 @@ fn run(cli: Cli) -> Result<bool> {
             let mut cfg = vm.config()?;
             cfg.rw_dirs = rw.iter().map(|d| d.canonicalize().with_context(|| format!("{}", d.display()))).collect::<Result<_>>()?;
             let log = std::env::temp_dir().join(format!("mimic-vm-run-{}.log", std::process::id()));
-            let path = std::env::var("PATH").unwrap_or_default();
-            let cmd = format!("env PATH={} RUST_LOG={} {}", util::shell_quote(&path),
-                              std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()), command.join(" "));
+            // The command is shell text: appended as is after the quoted environment.
+            let cmd = format!("{} {}", host::guest_command(&host::guest_env(), &[]), command.join(" "));
             let out = host::boot(&cfg, &cmd, &log, "")?;
             std::process::exit(out.rc);
         }

@@ -1,23 +1,8 @@
 //! Small helpers shared by the lab tool's commands.
 
-use std::fs;
-use std::io::Write;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
-
-/// Write a file atomically: a temp file in the same folder, fsync, then rename over the target,
-/// so a reader never sees a half-written file and an interrupted run leaves the old one intact.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(f);
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
+pub use scx_mimic::fsutil::write_atomic;
 
 /// Days since 1970-01-01 to a civil (year, month, day) — Howard Hinnant's algorithm.
 fn civil(days: i64) -> (i64, u32, u32) {
@@ -66,18 +51,6 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_780_800), "2026-11-27T12:00:00Z");
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = std::env::temp_dir().join(format!("mimic-util-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("a.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temp file left behind");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -403,10 +403,7 @@ fn write_report(path: &PathBuf, counters: &SchedCounters, exit: &Result<UserExit
         "restarts": restarts,
         "counters": counters,
     });
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    scx_mimic::fsutil::write_atomic(path, &serde_json::to_vec_pretty(&doc)?)?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! `mimic train`: datasets → decision trees → validated model files, with a report.
 //!
 //! For each model (slice, placement): load every dataset's table with polars, split by time
-//! within each run (the last --test-frac of each run is the test set), optionally grid-search the
+//! within each run (evenly spaced time blocks, --test-frac of them, are the test set; see
+//! `data::split`), optionally grid-search the
 //! tree's hyper-parameters on a validation split carved the same way from the training part, fit
 //! a linfa-trees decision tree, flatten it, check that the flat tree predicts exactly what
 //! linfa predicts on every test row, and write `<kind>.model` (validated by reloading it),

@@ -166,6 +166,16 @@ pub fn vng_args(cfg: &VmConfig, guest_cmd: &str) -> Vec<String> {
     a
 }
 
+/// The environment every guest command gets: the host's PATH (the guest shares the host's root
+/// file system, so tools from a venv or a Nix profile are found there too) and RUST_LOG (the
+/// host's, else info).
+pub fn guest_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())),
+        ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())),
+    ]
+}
+
 /// Build a guest shell command from argv, with environment variables set.
 pub fn guest_command(env: &[(&str, String)], argv: &[String]) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -44,10 +44,7 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
         let spec = format!("{}:{}:{}", c.name, if c.expect_pass { "pass" } else { "fail" }, c.args.join(" "));
         argv.extend(["--case".into(), spec]);
     }
-    // The guest shares the host's root file system; give it the host's PATH too, so tools from
-    // a Nix profile or a venv are found there as well.
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    let cmd = host::guest_command(&[("RUST_LOG", "info".into()), ("PATH", path)], &argv);
+    let cmd = host::guest_command(&host::guest_env(), &argv);
     let host = host::host_info();
     let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), gate::START_MARKER)?;
 
@@ -122,15 +119,13 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
                          cn["decisions"], cn["dispatched_user"], cn["decisions_any_cpu"], cn["dispatched_kernel"],
                          cn["congested"], cn["minor_faults"], cn["major_faults"]);
             }
-            if cn["policy"] == "model" {
-                let share = cn["model_decisions"].as_f64().unwrap_or(0.0)
-                    / (cn["model_decisions"].as_f64().unwrap_or(0.0) + cn["fallback_decisions"].as_f64().unwrap_or(0.0)).max(1.0);
-                println!("         model decided {:.2}% ({} decisions, {} fallbacks), placement = heuristic in {:.1}%, \
-                          inference mean {:.0} ns over {} samples (timer cost {} ns subtracted)",
-                         share * 100.0, cn["model_decisions"], cn["fallback_decisions"],
-                         cn["placement_agree"].as_f64().unwrap_or(0.0) * 100.0 / cn["model_decisions"].as_f64().unwrap_or(1.0).max(1.0),
-                         cn["inference_ns_total"].as_f64().unwrap_or(0.0) / cn["inference_samples"].as_f64().unwrap_or(1.0).max(1.0),
-                         cn["inference_samples"], cn["timer_overhead_ns"]);
+            match serde_json::from_value::<scx_mimic::stats::SchedCounters>(cn.clone()) {
+                Ok(k) if k.policy == "model" => println!(
+                    "         model decided {:.2}% ({} decisions, {} fallbacks), placement = heuristic in {:.1}%, \
+                     inference mean {:.0} ns, median < {} ns over {} samples (timer cost {} ns subtracted)",
+                    k.model_share() * 100.0, k.model_decisions, k.fallback_decisions, k.placement_agree_share() * 100.0,
+                    k.inference_ns_mean(), k.inference_ns_median_bound(), k.inference_samples, k.timer_overhead_ns),
+                _ => {}
             }
             for why in c["reasons"].as_array().into_iter().flatten() {
                 println!("         - {}", why.as_str().unwrap_or(""));
