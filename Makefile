@@ -26,7 +26,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-check unit-test nix-check test trace trace-overhead train inspect bench bench-model fuzz clean help
+.PHONY: all setup kernel build vm-test vm-test-faults vm-check unit-test nix-check test trace trace-overhead train inspect bench bench-model fuzz clean help
 
 all: build
 
@@ -45,6 +45,9 @@ build: setup ## build scx_mimic and mimic (release; one profile for everything)
 
 vm-test: build kernel ## boot the sched_ext guest, run the scheduler gate, write results/vm-test-*/result.json
 	$(BIN)/mimic vm-test --kernel-env $(KERNEL_ENV)
+
+vm-test-faults: build kernel ## overload, kill -9, SIGSTOP, hotplug restart, bad inputs in the guest → results/vm-test-faults-*/
+	$(BIN)/mimic vm-test-faults --kernel-env $(KERNEL_ENV) --models $(CURDIR)/models $(if $(SHORT),--short)
 
 # Workload mix for `make trace` (vm/workloads/$(MIX).toml) and the dataset it writes.
 MIX ?= mixed

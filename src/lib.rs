@@ -4,6 +4,7 @@
 //! scx_rustland_core and its fixed 64 MiB heap) and the lab tool `mimic` (tracer, polars, linfa).
 //! It therefore depends on nothing heavy and allocates nothing on the scheduler's hot path.
 
+pub mod cpuset;
 pub mod features;
 pub mod fsutil;
 pub mod model;

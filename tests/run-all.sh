@@ -3,6 +3,7 @@
 #   1. cargo tests of the whole workspace (release profile, the same build as the binaries)
 #   2. nix-check: flake.nix / flake.lock checked as deeply as possible offline
 #   3. vm-test: the scheduler gate in the sched_ext guest (name: vm_gate_*)
+#   4. vm-test-faults --short: overload, kill -9, SIGSTOP, hotplug restart, bad inputs (vm_faults_*)
 # Each step runs even if an earlier one failed; the exit code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,13 @@ if "$BIN/mimic" vm-test --kernel-env "$KERNEL_ENV"; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)); failures+=("vm-test")
+fi
+
+step "vm_faults_short (mimic vm-test-faults --short)"
+if "$BIN/mimic" vm-test-faults --short --kernel-env "$KERNEL_ENV" --models "$PWD/models"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); failures+=("vm-test-faults")
 fi
 
 echo

@@ -96,6 +96,34 @@ enum Cmd {
         #[arg(long, default_value = "models")]
         models: PathBuf,
     },
+    /// Boot the guest and check what happens when things go wrong: 4x CPU overload (heuristic
+    /// and model) with a wakeup-latency probe, kill -9 of the scheduler mid-load (EEVDF back
+    /// within the watchdog time, then the scheduler loads again), SIGSTOP longer than the
+    /// watchdog (time to eject), CPU hotplug (the scheduler restarts itself), and bad inputs
+    /// (models, datasets, workload names, kernel paths) that must end in a clear error and no
+    /// written file. One line per check; writes results/vm-test-faults-*/result.json.
+    VmTestFaults {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// The scheduler binary [default: scx_mimic beside this program].
+        #[arg(long)]
+        sched: Option<PathBuf>,
+        /// Folder for result folders.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Folder with trained models for the model overload case (skipped without them).
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// Seconds of each overload run.
+        #[arg(long, default_value_t = 60)]
+        overload_s: u32,
+        /// The short form `make test` runs: 15 s overloads and no EEVDF reference run.
+        #[arg(long)]
+        short: bool,
+        /// Fail the overload checks if the probe ever wakes up later than this, ms.
+        #[arg(long, default_value_t = 2000)]
+        probe_limit_ms: u64,
+    },
     /// Boot the guest and run a shell command in it; exits with the command's exit code.
     VmRun {
         #[command(flatten)]
@@ -208,6 +236,27 @@ enum Cmd {
         #[arg(long, default_value = "vm/workloads")]
         workloads: PathBuf,
     },
+    /// (Inside the guest) run the fault checks; see vm-test-faults.
+    Faults {
+        #[arg(long)]
+        sched: PathBuf,
+        /// Folder for faults.json and the scheduler logs.
+        #[arg(long)]
+        out: PathBuf,
+        /// The repository (vm/kernel.sh, vm/workloads).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[arg(long, default_value_t = 60)]
+        overload_s: u32,
+        #[arg(long)]
+        baseline: bool,
+        #[arg(long, default_value_t = 2000)]
+        probe_limit_ms: u64,
+        #[arg(long)]
+        kconfig: Option<PathBuf>,
+    },
     /// (Inside the guest) run the scheduler gate; see vm-test.
     Gate {
         /// The scheduler binary.
@@ -270,6 +319,30 @@ fn run(cli: Cli) -> Result<bool> {
                 requested_accel: vm.accel,
             };
             vm::vm_test(&t)
+        }
+        Cmd::VmTestFaults { vm, sched, results, models, overload_s, short, probe_limit_ms } => {
+            let cfg = vm.config()?;
+            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
+            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+            let models = if models.join("slice.model").exists() && models.join("placement.model").exists() {
+                Some(models.canonicalize()?)
+            } else {
+                log::warn!("no trained models in {} (run `make train`): the model overload case is skipped", models.display());
+                None
+            };
+            let t = vm::VmFaults {
+                vm: cfg,
+                sched: sched.canonicalize()?,
+                mimic: std::env::current_exe()?.canonicalize()?,
+                repo: std::env::current_dir()?,
+                models,
+                results,
+                overload_s: if short { 15 } else { overload_s },
+                baseline: !short,
+                probe_limit_ms,
+                requested_accel: vm.accel,
+            };
+            vm::vm_test_faults(&t)
         }
         Cmd::VmRun { vm, rw, command } => {
             let mut cfg = vm.config()?;
@@ -365,9 +438,12 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
+        Cmd::Faults { sched, out, repo, models, overload_s, baseline, probe_limit_ms, kconfig } => {
+            vm::faults::run(&vm::faults::FaultsConfig { sched, repo, models, out, overload_s, baseline, probe_limit_ms, kconfig })
+        }
         Cmd::Gate { sched, out, duration, sched_timeout, kconfig, cases } => {
             let cfg = GateConfig { sched, out, cases: parse_cases(&cases)?, duration, sched_timeout, kconfig,
-                                   ops_prefix: "scx_mimic".into() };
+                                   ops_prefix: "scx_mimic".into(), overcommit: 1 };
             vm::gate::run(&cfg)
         }
     }

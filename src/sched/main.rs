@@ -7,6 +7,7 @@
 // This file reads like the algorithm; the policy itself lives in the shared core
 // (`scx_mimic::policy`) so that it is unit-tested without the BPF framework.
 mod bpf_skel;
+mod process;
 pub use bpf_skel::*;
 pub mod bpf_intf;
 #[path = "src/bpf.rs"]
@@ -24,6 +25,7 @@ use libbpf_rs::OpenObject;
 use log::{info, warn};
 use scx_utils::UserExitInfo;
 
+use scx_mimic::cpuset::CpuSet;
 use scx_mimic::features::{QueuedView, SystemView};
 use scx_mimic::model::{Model, ModelKind};
 use scx_mimic::policy::{is_critical, Heuristic, HeuristicConfig, Target, TaskVtime};
@@ -150,6 +152,8 @@ struct Scheduler<'a> {
     policy: Heuristic,
     models: Option<&'a Models>,
     tasks: TaskTable<TaskState>,
+    /// CPUs we may send tasks to directly: those online when we attached.
+    cpus: CpuSet,
     counters: SchedCounters,
     started: Instant,
     next_stats: Option<Instant>,
@@ -161,6 +165,7 @@ impl<'a> Scheduler<'a> {
         // locked, the heap is a fixed 64 MiB arena and mmap is forbidden.
         let policy = Heuristic::new(HeuristicConfig { slice_ns: opts.slice_us * 1000 });
         let tasks = TaskTable::with_capacity(TASK_TABLE_SLOTS);
+        let cpus = CpuSet::online().map_err(anyhow::Error::msg).context("reading the online CPUs")?;
         let bpf = BpfScheduler::init(
             open_object,
             None,
@@ -173,8 +178,12 @@ impl<'a> Scheduler<'a> {
             SCHEDULER_NAME,
         )
         .context("cannot attach the sched_ext scheduler (kernel without sched_ext? not root? another scheduler loaded?)")?;
+        // See process.rs: our own stop signals (the library's only reach the first instance),
+        // and its helper thread off sched_ext (so that a kill -9 detaches us at once).
+        process::install_stop_signals();
+        process::helper_threads_off_sched_ext();
         let policy_name = if models.is_some() { "model" } else { "heuristic" };
-        info!("{SCHEDULER_NAME} attached: slice {} us, policy {policy_name}", opts.slice_us);
+        info!("{SCHEDULER_NAME} attached: slice {} us, policy {policy_name}, {} CPUs online", opts.slice_us, cpus.len());
         let counters = SchedCounters {
             policy: policy_name.into(),
             slice_class_hist: vec![0; models.map_or(0, |m| m.slice.classes.len())],
@@ -189,6 +198,7 @@ impl<'a> Scheduler<'a> {
             policy,
             models,
             tasks,
+            cpus,
             counters,
             started: Instant::now(),
             next_stats: stats_every.map(|d| Instant::now() + d),
@@ -215,6 +225,9 @@ impl<'a> Scheduler<'a> {
             // Where could it run right now? select_cpu asks the BPF idle picker (it prefers the
             // previous CPU and its cache siblings) and claims the idle CPU it returns.
             let idle_cpu = self.bpf.select_cpu(task.pid, task.cpu, task.flags);
+            // Only CPUs that were online when we attached (see scx_mimic::cpuset): a CPU coming
+            // online does not consume its queue yet, and the kernel restarts us once it does.
+            let idle_cpu = if self.cpus.contains(idle_cpu) { idle_cpu } else { -1 };
             let (state, new) = self.tasks.entry(task.pid);
             let decision = match self.models {
                 Some(models) => Self::decide_with_models(models, &mut self.policy, &mut self.counters,
@@ -338,7 +351,7 @@ impl<'a> Scheduler<'a> {
 
     /// Run until Ctrl-C/SIGTERM or until the kernel ejects us; returns the exit info.
     fn run(mut self) -> (SchedCounters, Result<UserExitInfo>) {
-        while !self.bpf.exited() {
+        while !self.bpf.exited() && !process::stop_requested() {
             self.schedule();
             self.maybe_print_stats();
         }
@@ -455,33 +468,50 @@ fn run() -> Result<()> {
         },
     };
 
+    // The scheduler runs in a child process, one per attach: scx_rustland_core forbids mmap for
+    // good once attached (a seccomp filter), so attaching again after the kernel asks for a
+    // restart needs a fresh process (see process.rs).
+    let code = process::supervise(|restarts| schedule_once(&opts, models.as_ref(), restarts))?;
+    if code == 0 {
+        Ok(())
+    } else {
+        std::process::exit(code)
+    }
+}
+
+/// Attach, schedule until stopped or ejected, report. Runs in the child process; returns its
+/// exit code: 0 after a clean stop, 1 after an ejection or error, `process::EXIT_RESTART` when
+/// the kernel asks for a restart.
+fn schedule_once(opts: &Opts, models: Option<&Models>, restarts: u32) -> i32 {
     let mut open_object = MaybeUninit::uninit();
-    let mut restarts = 0;
-    loop {
-        let sched = Scheduler::init(&opts, models.as_ref(), &mut open_object)?;
-        let (counters, exit) = sched.run();
-        if opts.stats.is_some() {
-            println!("[{SCHEDULER_NAME}] final: {}", counters.line());
+    let sched = match Scheduler::init(opts, models, &mut open_object) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{SCHEDULER_NAME}: error: {e:#}");
+            return 1;
         }
-        if let Some(path) = &opts.report {
-            if let Err(e) = write_report(path, &counters, &exit, restarts, opts.model.as_ref()) {
-                warn!("{e:#}");
-            }
+    };
+    let (counters, exit) = sched.run();
+    if opts.stats.is_some() {
+        println!("[{SCHEDULER_NAME}] final: {}", counters.line());
+    }
+    if let Some(path) = &opts.report {
+        if let Err(e) = write_report(path, &counters, &exit, restarts, opts.model.as_ref()) {
+            warn!("{e:#}");
         }
-        // The kernel may ask a scheduler to restart (e.g. after a CPU hotplug): do what the
-        // upstream scx schedulers do and attach again.
-        match exit {
-            Ok(uei) if uei.should_restart() => {
-                restarts += 1;
-                info!("kernel asked for a restart ({restarts})");
-                continue;
-            }
-            Ok(_) => {
-                info!("{SCHEDULER_NAME} detached cleanly");
-                return Ok(());
-            }
-            // Ejected by the kernel (stall, BPF error): say why and exit non-zero.
-            Err(e) => return Err(e.context(format!("{SCHEDULER_NAME} was ejected by the kernel"))),
+    }
+    match exit {
+        // The kernel may ask a scheduler to restart (a CPU came online): do what the upstream
+        // scx schedulers do and attach again — from a fresh process.
+        Ok(uei) if uei.should_restart() && !process::stop_requested() => process::EXIT_RESTART,
+        Ok(_) => {
+            info!("{SCHEDULER_NAME} detached cleanly");
+            0
+        }
+        // Ejected by the kernel (stall, BPF error): say why and exit non-zero.
+        Err(e) => {
+            eprintln!("{SCHEDULER_NAME}: error: {:#}", e.context(format!("{SCHEDULER_NAME} was ejected by the kernel")));
+            1
         }
     }
 }

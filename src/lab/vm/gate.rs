@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use log::{info, warn};
 use serde::{Deserialize, Serialize};
 
+use super::probe::Probe;
 use super::verdict::{bad_dmesg_lines, judge, Observation};
 use crate::util::{now_rfc3339, write_atomic};
 
@@ -62,6 +63,9 @@ pub struct GateConfig {
     pub kconfig: Option<PathBuf>,
     /// The ops name prefix that identifies our scheduler.
     pub ops_prefix: String,
+    /// CPU hogs per CPU in the workload (1: the scx CI mix; 4: the overload case of
+    /// `vm-test-faults`).
+    pub overcommit: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,13 +93,13 @@ pub struct GateReport {
     pub pass: bool,
 }
 
-fn read_trim(path: &str) -> String {
+pub fn read_trim(path: &str) -> String {
     fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "missing".into())
 }
 
 /// libbpf resolves `__kconfig` externs from /proc/config.gz or /boot/config-$(uname -r); the
 /// guest has neither, so put the kernel's config at /boot (on a tmpfs: the root is read-only).
-fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
+pub fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
     let boot_cfg = PathBuf::from(format!("/boot/config-{release}"));
     if Path::new("/proc/config.gz").exists() || boot_cfg.exists() {
         return Ok(());
@@ -112,7 +116,7 @@ fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
     Ok(())
 }
 
-fn dmesg_lines() -> Vec<String> {
+pub fn dmesg_lines() -> Vec<String> {
     match Command::new("dmesg").output() {
         Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect(),
         Err(e) => {
@@ -122,22 +126,25 @@ fn dmesg_lines() -> Vec<String> {
     }
 }
 
-fn nproc() -> usize {
+pub fn nproc() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// The stress mix of the scx CI gate: CPU hogs, fork storms and affinity churn, all aggressive.
-pub fn workload_args(duration: u32, n: usize) -> Vec<String> {
+/// With `overcommit` k > 1 there are k CPU hogs per CPU and one affinity churner per CPU.
+pub fn workload_args(duration: u32, n: usize, overcommit: usize) -> Vec<String> {
+    let hogs = (n * overcommit.max(1)).to_string();
+    let churn = if overcommit > 1 { n.to_string() } else { "1".to_string() };
     let n = n.to_string();
     // --temp-path: stress-ng refuses to start in a read-only cwd (the guest's root is read-only).
-    ["-t", &format!("{duration}s"), "--aggressive", "-M", "-c", &n, "-f", &n,
-     "--affinity", "1", "--affinity-delay", "1", "--affinity-pin", "--temp-path", "/tmp"]
+    ["-t", &format!("{duration}s"), "--aggressive", "-M", "-c", &hogs, "-f", &n,
+     "--affinity", &churn, "--affinity-delay", "1", "--affinity-pin", "--temp-path", "/tmp"]
         .iter()
         .map(|s| s.to_string())
         .collect()
 }
 
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let t = Instant::now();
     loop {
         match child.try_wait() {
@@ -148,7 +155,7 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
     }
 }
 
-fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
+pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let started = Instant::now();
     let mut obs = Observation {
         state_before: read_trim(SCX_STATE),
@@ -194,13 +201,15 @@ fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     if obs.enable_after_s.is_some() {
         let sched_deadline = started + Duration::from_secs(cfg.sched_timeout as u64);
         let mut stress = Command::new("stress-ng")
-            .args(workload_args(cfg.duration, nproc()))
+            .args(workload_args(cfg.duration, nproc(), cfg.overcommit))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("starting stress-ng")?;
-        // Sample twice a second while the workload runs and the scheduler should be in charge.
+        // Sample twice a second while the workload runs and the scheduler should be in charge;
+        // the latency probe measures how late an ordinary sleeper wakes up meanwhile.
+        let probe = Probe::start();
         loop {
             if let Ok(Some(st)) = stress.try_wait() {
                 obs.workload_exit_code = st.code();
@@ -222,6 +231,7 @@ fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
             }
             sleep(Duration::from_millis(500));
         }
+        obs.probe = Some(probe.stop());
     }
 
     // The scheduler stops at its timeout; give it 20 s more to detach before calling it hung.
@@ -304,7 +314,7 @@ pub fn run(cfg: &GateConfig) -> Result<bool> {
         guest_cpus: nproc(),
         duration_s: cfg.duration,
         sched_timeout_s: cfg.sched_timeout,
-        workload: format!("stress-ng {}", workload_args(cfg.duration, nproc()).join(" ")),
+        workload: format!("stress-ng {}", workload_args(cfg.duration, nproc(), cfg.overcommit).join(" ")),
         cases: results,
         pass,
     };
@@ -330,7 +340,9 @@ mod tests {
 
     #[test]
     fn workload_is_the_scx_ci_mix() {
-        let a = workload_args(30, 2).join(" ");
+        let a = workload_args(30, 2, 1).join(" ");
         assert_eq!(a, "-t 30s --aggressive -M -c 2 -f 2 --affinity 1 --affinity-delay 1 --affinity-pin --temp-path /tmp");
+        let a = workload_args(60, 2, 4).join(" ");
+        assert_eq!(a, "-t 60s --aggressive -M -c 8 -f 2 --affinity 2 --affinity-delay 1 --affinity-pin --temp-path /tmp");
     }
 }

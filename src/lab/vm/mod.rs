@@ -1,7 +1,9 @@
 //! The VM loop: boot the sched_ext kernel, run the scheduler gate inside, collect the verdict.
 
+pub mod faults;
 pub mod gate;
 pub mod host;
+pub mod probe;
 pub mod verdict;
 
 use std::fs;
@@ -66,14 +68,25 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
         reasons.push(format!("guest command exited {}", outcome.rc));
     }
     let pass = reasons.is_empty();
-    let result = json!({
-        "kind": "vm-test",
+    let mut result = envelope("vm-test", &vm, t.requested_accel, &outcome, host, &reasons);
+    result["gate"] = json!(gate);
+    let out = dir.join("result.json");
+    write_atomic(&out, &serde_json::to_vec_pretty(&result)?)?;
+    print_summary(&result, &out);
+    Ok(pass)
+}
+
+/// What every VM result file starts with: the verdict, the guest kernel, the VM and the host.
+fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::BootOutcome, host: serde_json::Value,
+            reasons: &[String]) -> serde_json::Value {
+    json!({
+        "kind": kind,
         "date": now_rfc3339(),
-        "pass": pass,
+        "pass": reasons.is_empty(),
         "reasons": reasons,
         "guest_kernel": vm.kernel,
         "vm": {
-            "accel_requested": t.requested_accel,
+            "accel_requested": requested,
             "accel": vm.accel,
             "cpus": vm.cpus,
             "mem": vm.mem,
@@ -83,19 +96,12 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
             "guest_rc": outcome.rc,
         },
         "host": host,
-        "gate": gate,
-    });
-    let out = dir.join("result.json");
-    write_atomic(&out, &serde_json::to_vec_pretty(&result)?)?;
-    print_summary(&result, &out);
-    Ok(pass)
+    })
 }
 
-fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
+fn print_vm_lines(r: &serde_json::Value) {
     let k = &r["guest_kernel"];
     let vm = &r["vm"];
-    println!();
-    println!("==================== scx_mimic vm-test ====================");
     println!("kernel   {} ({} {})", k["release"].as_str().unwrap_or("?"), k["source"].as_str().unwrap_or(""),
              k["pkg_version"].as_str().unwrap_or(""));
     println!("vm       {} x{} vCPU, {}, {:.0}s wall, {} boot attempt(s)", vm["accel"].as_str().unwrap_or("?").to_uppercase(),
@@ -103,6 +109,90 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
     if vm["accel"] == "tcg" {
         println!("         (TCG: software emulation; timings are emulated, not native)");
     }
+}
+
+/// Everything `mimic vm-test-faults` needs.
+pub struct VmFaults {
+    pub vm: VmConfig,
+    pub sched: PathBuf,
+    pub mimic: PathBuf,
+    pub repo: PathBuf,
+    pub models: Option<PathBuf>,
+    pub results: PathBuf,
+    pub overload_s: u32,
+    pub baseline: bool,
+    pub probe_limit_ms: u64,
+    pub requested_accel: Accel,
+}
+
+/// Boot, run the fault cases, write `result.json` with one entry per check, print one line per
+/// check. Ok(true) when every check passed.
+pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
+    let dir = t.results.join(format!("vm-test-faults-{}", now_stamp()));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let mut vm = t.vm.clone();
+    vm.rw_dirs.push(dir.clone());
+    let mut argv = vec![t.mimic.display().to_string(), "faults".into(), "--sched".into(), t.sched.display().to_string(),
+                        "--out".into(), dir.display().to_string(), "--repo".into(), t.repo.display().to_string(),
+                        "--overload-s".into(), t.overload_s.to_string(), "--probe-limit-ms".into(), t.probe_limit_ms.to_string()];
+    if let Some(m) = &t.models {
+        argv.extend(["--models".into(), m.display().to_string()]);
+    }
+    if t.baseline {
+        argv.push("--baseline".into());
+    }
+    if let Some(cfg) = &vm.kernel.config {
+        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
+    }
+    let cmd = host::guest_command(&host::guest_env(), &argv);
+    let host = host::host_info();
+    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), faults::START_MARKER)?;
+    let report: Option<faults::FaultsReport> = fs::read(dir.join("faults.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut reasons = Vec::new();
+    if !outcome.marker_seen {
+        reasons.push(format!("the guest never started the fault checks (vng rc={}): boot failed, see console.log", outcome.rc));
+    } else if report.is_none() {
+        reasons.push(format!("the guest wrote no faults.json (rc={}): it died during a check, see console.log", outcome.rc));
+    }
+    if let Some(r) = &report {
+        reasons.extend(r.checks.iter().filter(|c| !c.pass).map(|c| format!("{}: {}", c.name, c.reasons.join("; "))));
+    }
+    if outcome.rc != 0 && reasons.is_empty() {
+        reasons.push(format!("guest command exited {}", outcome.rc));
+    }
+    let pass = reasons.is_empty();
+    let mut result = envelope("vm-test-faults", &vm, t.requested_accel, &outcome, host, &reasons);
+    if let Some(r) = &report {
+        result["watchdog_s"] = json!(r.watchdog_s);
+        result["overload_s"] = json!(r.overload_s);
+        result["checks"] = json!(r.checks);
+    }
+    let out = dir.join("result.json");
+    write_atomic(&out, &serde_json::to_vec_pretty(&result)?)?;
+
+    println!();
+    println!("================= scx_mimic vm-test-faults =================");
+    print_vm_lines(&result);
+    for c in report.iter().flat_map(|r| r.checks.iter()) {
+        println!("{:<27} {}  {}", c.name, if c.pass { "PASS" } else { "FAIL" }, c.summary);
+        for why in &c.reasons {
+            println!("{:<27}       - {why}", "");
+        }
+    }
+    println!("verdict  {}", if pass { "PASS" } else { "FAIL" });
+    for why in &reasons {
+        println!("         - {why}");
+    }
+    println!("result   {}", out.display());
+    println!("=============================================================");
+    Ok(pass)
+}
+
+fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
+    println!();
+    println!("==================== scx_mimic vm-test ====================");
+    print_vm_lines(r);
     if let Some(cases) = r["gate"]["cases"].as_array() {
         for c in cases {
             let o = &c["observation"];
@@ -114,6 +204,12 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
             println!("         enabled after {:.1}s, in charge {}/{} samples, exit {}, workload exit {}",
                      o["enable_after_s"].as_f64().unwrap_or(f64::NAN), o["samples_enabled_ours"], o["samples"],
                      o["sched_exit_code"], o["workload_exit_code"]);
+            if o["probe"].is_object() {
+                let p = &o["probe"];
+                let msf = |k: &str| p[k].as_f64().unwrap_or(f64::NAN) / 1000.0;
+                println!("         latency probe ({} x {} us sleeps): late by p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                         p["samples"], p["period_us"], msf("p50_us"), msf("p99_us"), msf("max_us"));
+            }
             if cn.is_object() {
                 println!("         decisions {} | user dispatches {} (+{} any-cpu) | kernel {} | congested {} | pf {}/{}",
                          cn["decisions"], cn["dispatched_user"], cn["decisions_any_cpu"], cn["dispatched_kernel"],

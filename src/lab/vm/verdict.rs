@@ -47,6 +47,9 @@ pub struct Observation {
     /// The kernel log says our scheduler was enabled (seen even when the gate was starved).
     #[serde(default)]
     pub enabled_in_dmesg: bool,
+    /// Wakeup lateness of a periodic sleeper while the workload ran.
+    #[serde(default)]
+    pub probe: Option<super::probe::ProbeStats>,
 }
 
 /// Share of decisions the models must make in a model case.
@@ -124,6 +127,7 @@ mod tests {
             sched_exit_reason: Some("clean stop".into()),
             expect_model: false,
             enabled_in_dmesg: true,
+            probe: None,
         }
     }
 
