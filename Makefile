@@ -26,7 +26,7 @@ SETUP := vm/setup.sh
 BUILD := $(CARGO) build --release --workspace
 endif
 
-.PHONY: all setup kernel build vm-test vm-test-faults vm-check unit-test nix-check test trace trace-overhead train inspect bench bench-model fuzz clean help
+.PHONY: all setup kernel build vm-test vm-test-faults vm-check unit-test nix-check test trace trace-overhead train inspect bench bench-model scx-rustland fuzz clean help
 
 all: build
 
@@ -67,7 +67,22 @@ fuzz: ## fuzz the model loader (cargo-fuzz, nightly) for FUZZ_RUNS inputs; new f
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz model_loader tests/fuzz/corpus/model_loader -- -runs=$(FUZZ_RUNS) -max_len=65536
 
-bench: bench-model ## benchmarks; for now the model-inference one (the VM scheduler suite is issue #6)
+# The published scx_rustland, built once from crates.io as the outside peer of `make bench`
+# (its own target folder: its profile differs from ours, sharing would rebuild both).
+RUSTLAND_VERSION ?= 1.1.4
+RUSTLAND_ROOT := $(MIMIC_CACHE)/scx_rustland-$(RUSTLAND_VERSION)
+RUSTLAND := $(RUSTLAND_ROOT)/bin/scx_rustland
+
+scx-rustland: setup ## build the published scx_rustland $(RUSTLAND_VERSION) from crates.io into $(MIMIC_CACHE)
+	@[ -n "$(MIMIC_PREBUILT)" ] || [ -x $(RUSTLAND) ] || { \
+	  echo "building scx_rustland $(RUSTLAND_VERSION) from crates.io (once; log: $(RUSTLAND_ROOT).log)"; \
+	  BPF_CLANG=clang-19 CARGO_TARGET_DIR=$(MIMIC_CACHE)/scx_rustland-target \
+	    $(CARGO) install scx_rustland --version $(RUSTLAND_VERSION) --locked --root $(RUSTLAND_ROOT) > $(RUSTLAND_ROOT).log 2>&1; }
+
+# BENCH_QUICK=1: 3 repetitions, 8 s latency runs (≤ 10 min under TCG). BENCH_REPS=N otherwise (5).
+bench: build kernel ## benchmark EEVDF vs heuristic vs model (vs scx_rustland) in one boot → results/bench-*/
+	@$(MAKE) --no-print-directory scx-rustland || echo "scx_rustland did not build (see $(RUSTLAND_ROOT).log): benchmarking without it"
+	$(BIN)/mimic bench --kernel-env $(KERNEL_ENV) --models $(CURDIR)/models --rustland $(RUSTLAND)
 
 bench-model: ## criterion benchmark of flat-tree inference (median ns per decision)
 	$(CARGO) bench -p scx_mimic --bench predict

@@ -4,7 +4,9 @@
 //! (`vm-test`), or any command (`vm-run`); checks the set-up (`vm-check`).
 //! Guest side: the gate itself (`gate`).
 
+mod bench;
 mod dataset;
+mod font;
 mod trace;
 mod train;
 mod util;
@@ -123,6 +125,52 @@ enum Cmd {
         /// Fail the overload checks if the probe ever wakes up later than this, ms.
         #[arg(long, default_value_t = 2000)]
         probe_limit_ms: u64,
+    },
+    /// Benchmark EEVDF, the heuristic, the model (and the published scx_rustland if built) in one
+    /// boot: perf bench sched messaging and pipe, hackbench (1 and 4 groups), cyclictest under a
+    /// CPU hog, and an interactive-vs-build scenario; schedulers interleaved and rotated per
+    /// repetition after a warm-up round. Writes results/bench-*/ (raw.json, results.csv,
+    /// summary.md with median, spread and ratio to EEVDF, bars.png, latency_cdf.png).
+    Bench {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// The scheduler binary [default: scx_mimic beside this program].
+        #[arg(long)]
+        sched: Option<PathBuf>,
+        /// Folder for result folders.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Folder with trained models (the model scheduler is skipped without them).
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// The published scx_rustland binary to compare with (skipped, and said so, if missing).
+        #[arg(long)]
+        rustland: Option<PathBuf>,
+        /// Measured repetitions per scheduler (after one warm-up round).
+        #[arg(long, env = "BENCH_REPS", default_value_t = 5)]
+        reps: u32,
+        /// Quick mode: 3 repetitions and 8 s latency runs (≤ 10 min under TCG).
+        #[arg(long, env = "BENCH_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
+        quick: bool,
+    },
+    /// (Inside the guest) run the benchmarks; see bench.
+    BenchGuest {
+        #[arg(long)]
+        sched: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[arg(long)]
+        rustland: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        rustland_note: String,
+        #[arg(long, default_value_t = 5)]
+        reps: u32,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        kconfig: Option<PathBuf>,
     },
     /// Boot the guest and run a shell command in it; exits with the command's exit code.
     VmRun {
@@ -343,6 +391,38 @@ fn run(cli: Cli) -> Result<bool> {
                 requested_accel: vm.accel,
             };
             vm::vm_test_faults(&t)
+        }
+        Cmd::Bench { vm, sched, results, models, rustland, reps, quick } => {
+            let cfg = vm.config()?;
+            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
+            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+            let models = if models.join("slice.model").exists() && models.join("placement.model").exists() {
+                Some(models.canonicalize()?)
+            } else {
+                log::warn!("no trained models in {} (run `make train`): the model scheduler is skipped", models.display());
+                None
+            };
+            let (rustland, rustland_note) = match rustland {
+                Some(r) if r.exists() => (Some(r.canonicalize()?), String::new()),
+                Some(r) => (None, format!("not built: {} does not exist (`make scx-rustland` failed or was not run; see its log)", r.display())),
+                None => (None, "not requested (pass --rustland PATH; `make bench` builds it with `make scx-rustland`)".into()),
+            };
+            let t = bench::BenchHost {
+                vm: cfg,
+                sched: sched.canonicalize()?,
+                mimic: std::env::current_exe()?.canonicalize()?,
+                models,
+                rustland,
+                rustland_note,
+                results,
+                reps: if quick { reps.min(3) } else { reps },
+                quick,
+                requested_accel: vm.accel,
+            };
+            bench::run(&t)
+        }
+        Cmd::BenchGuest { sched, out, models, rustland, rustland_note, reps, quick, kconfig } => {
+            bench::guest::run(&bench::guest::GuestConfig { sched, models, rustland, rustland_note, out, reps, quick, kconfig })
         }
         Cmd::VmRun { vm, rw, command } => {
             let mut cfg = vm.config()?;

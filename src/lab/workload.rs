@@ -77,7 +77,7 @@ pub fn resolve(name_or_path: &str, dir: &Path) -> Result<std::path::PathBuf> {
           if known.is_empty() { "none".into() } else { known.join(", ") })
 }
 
-fn perf_binary() -> String {
+pub fn perf_binary() -> String {
     let mut found: Vec<_> = std::fs::read_dir("/usr/bin")
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("perf_")).collect())

@@ -2,33 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use plotters::prelude::*;
-use plotters::style::register_font;
-
-const FONT_PATHS: [&str; 3] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
-
-/// plotters' ab_glyph backend needs a font registered once; we use DejaVu Sans (Debian's
-/// fonts-dejavu-core, installed by vm/setup.sh).
-fn ensure_font() -> Result<()> {
-    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let bytes = FONT_PATHS.iter().find_map(|p| std::fs::read(p).ok())
-            .ok_or_else(|| format!("no DejaVuSans.ttf found (looked in {FONT_PATHS:?}; apt install fonts-dejavu-core)"))?;
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "cannot register DejaVu Sans".to_string())
-    })
-    .clone()
-    .map_err(|e| anyhow!(e))
-}
 
 /// A heat map of confusion[true][predicted], row-normalised, with counts.
 pub fn confusion_png(path: &Path, title: &str, classes: &[String], confusion: &[Vec<usize>]) -> Result<()> {
-    ensure_font()?;
+    crate::font::ensure()?;
     let n = classes.len();
     let cell = 56u32;
     let (w, h) = (170 + cell * n as u32 + 20, 90 + cell * n as u32 + 110);
@@ -62,7 +41,7 @@ pub fn confusion_png(path: &Path, title: &str, classes: &[String], confusion: &[
 
 /// Horizontal bars of feature importance (relative impurity decrease), largest first.
 pub fn importance_png(path: &Path, title: &str, names: &[&str], importance: &[f64]) -> Result<()> {
-    ensure_font()?;
+    crate::font::ensure()?;
     let mut items: Vec<(&str, f64)> = names.iter().copied().zip(importance.iter().copied()).collect();
     items.sort_by(|a, b| b.1.total_cmp(&a.1));
     let root = BitMapBackend::new(path, (720, 80 + 28 * items.len() as u32)).into_drawing_area();

@@ -77,7 +77,7 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
 }
 
 /// What every VM result file starts with: the verdict, the guest kernel, the VM and the host.
-fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::BootOutcome, host: serde_json::Value,
+pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::BootOutcome, host: serde_json::Value,
             reasons: &[String]) -> serde_json::Value {
     json!({
         "kind": kind,

@@ -71,8 +71,13 @@ impl Probe {
     }
 
     pub fn stop(self) -> ProbeStats {
+        ProbeStats::from_samples(self.stop_samples())
+    }
+
+    /// Stop and return every lateness sample, µs, in the order taken.
+    pub fn stop_samples(self) -> Vec<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        ProbeStats::from_samples(self.handle.join().unwrap_or_default())
+        self.handle.join().unwrap_or_default()
     }
 }
 

@@ -1,0 +1,448 @@
+//! The guest side of `make bench`: in one boot, every benchmark under every scheduler, the
+//! schedulers interleaved per repetition (and their order rotated each time) so that drift in
+//! the guest (page cache, emulation noise, a busy host) spreads over all of them alike.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::parse::{self, Histogram};
+use crate::util::{now_rfc3339, write_atomic};
+use crate::vm::gate::{nproc, provide_kconfig, read_trim, wait_timeout, SCX_STATE};
+use crate::vm::probe::Probe;
+
+/// Printed first thing in the guest.
+pub const START_MARKER: &str = "mimic-bench: start";
+pub const RAW_FILE: &str = "raw.json";
+
+#[derive(Debug, Clone)]
+pub struct GuestConfig {
+    pub sched: PathBuf,
+    pub models: Option<PathBuf>,
+    /// The published scx_rustland binary, if it was built.
+    pub rustland: Option<PathBuf>,
+    /// Why scx_rustland is missing, for the report.
+    pub rustland_note: String,
+    pub out: PathBuf,
+    pub reps: u32,
+    pub quick: bool,
+    pub kconfig: Option<PathBuf>,
+}
+
+/// A scheduler under test: EEVDF is the kernel's own (no command).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchedulerInfo {
+    pub name: String,
+    pub command: Vec<String>,
+    pub available: bool,
+    pub note: String,
+}
+
+/// One number from one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub bench: String,
+    pub metric: String,
+    pub unit: String,
+    pub lower_is_better: bool,
+    pub scheduler: String,
+    pub rep: u32,
+    pub warmup: bool,
+    pub value: f64,
+}
+
+/// The latency distribution of one run of a latency benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyRun {
+    pub bench: String,
+    pub scheduler: String,
+    pub rep: u32,
+    pub warmup: bool,
+    pub hist: Histogram,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchInfo {
+    pub name: String,
+    pub description: String,
+}
+
+/// Everything the guest measured; rewritten after every scheduler block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Raw {
+    pub date: String,
+    pub kernel_release: String,
+    pub guest_cpus: usize,
+    pub quick: bool,
+    pub reps: u32,
+    pub schedulers: Vec<SchedulerInfo>,
+    pub benchmarks: Vec<BenchInfo>,
+    /// The order the blocks ran in: "rep 1: model, eevdf, heuristic".
+    pub order: Vec<String>,
+    pub samples: Vec<Sample>,
+    pub latency: Vec<LatencyRun>,
+    /// Runs that failed or schedulers that lost charge: their numbers are not in `samples`.
+    pub problems: Vec<String>,
+    pub finished: bool,
+    pub wall_s: f64,
+}
+
+/// What one benchmark run produced.
+struct Outcome {
+    metrics: Vec<(&'static str, &'static str, bool, f64)>,
+    hist: Option<Histogram>,
+}
+
+/// Run a command, capture stdout+stderr, fail on a non-zero exit (naming the command).
+fn run_capture(argv: &[String], limit: Duration) -> Result<String> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", argv[0]))?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || { let mut s = String::new(); let _ = out.read_to_string(&mut s); s });
+    let t_err = std::thread::spawn(move || { let mut s = String::new(); let _ = err.read_to_string(&mut s); s });
+    let st = wait_timeout(&mut child, limit);
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let text = format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default());
+    match st {
+        None => bail!("`{}` did not finish within {}s", argv.join(" "), limit.as_secs()),
+        Some(s) if !s.success() => bail!("`{}` exited {:?}: {}", argv.join(" "), s.code(),
+                                         text.lines().rev().take(3).collect::<Vec<_>>().join(" | ")),
+        Some(_) => Ok(text),
+    }
+}
+
+fn argv(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+fn hog(secs: u64) -> Result<Child> {
+    Command::new("stress-ng")
+        .args(["-c", &nproc().to_string(), "-t", &format!("{secs}s"), "--temp-path", "/tmp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the stress-ng CPU hog")
+}
+
+fn stop_child(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// The benchmarks, in the order they run within a block.
+pub fn benchmarks(quick: bool) -> Vec<BenchInfo> {
+    let lat = if quick { 8 } else { 15 };
+    let perf = crate::workload::perf_binary();
+    vec![
+        BenchInfo { name: "messaging".into(), description: format!("{perf} bench sched messaging -g 2 -l 100 (s, lower is better)") },
+        BenchInfo { name: "pipe".into(), description: format!("{perf} bench sched pipe -l 20000 (µs per op, lower is better)") },
+        BenchInfo { name: "hackbench-g1".into(), description: "hackbench -g 1 -l 200 (s)".into() },
+        BenchInfo { name: "hackbench-g4".into(), description: "hackbench -g 4 -l 100 (s)".into() },
+        BenchInfo { name: "cyclictest".into(), description: format!(
+            "cyclictest -q -m -t 1 -i 1000 -D {lat}s -h 20000 (SCHED_OTHER, wakeup latency µs) while stress-ng -c <vCPUs> hogs every CPU") },
+        BenchInfo { name: "mixed".into(), description: format!(
+            "the lab's interactive-vs-build scenario, {lat}s: a task that wakes every 5 ms (the latency probe) while 2 workers per vCPU \
+             run a build-like load — short-lived `sh` processes, each a CPU burst — back to back; probe lateness µs and build jobs/s") },
+    ]
+}
+
+fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
+    let lat = if quick { 8u64 } else { 15 };
+    let perf = crate::workload::perf_binary();
+    let limit = Duration::from_secs(600);
+    Ok(match name {
+        "messaging" => {
+            let out = run_capture(&argv(&format!("{perf} bench sched messaging -g 2 -l 100")), limit)?;
+            Outcome { metrics: vec![("time", "s", true, parse::perf_total_seconds(&out)?)], hist: None }
+        }
+        "pipe" => {
+            let out = run_capture(&argv(&format!("{perf} bench sched pipe -l 20000")), limit)?;
+            Outcome { metrics: vec![("per_op", "µs", true, parse::perf_usecs_per_op(&out)?)], hist: None }
+        }
+        "hackbench-g1" | "hackbench-g4" => {
+            let cmd = if name == "hackbench-g1" { "hackbench -g 1 -l 200" } else { "hackbench -g 4 -l 100" };
+            let out = run_capture(&argv(cmd), limit)?;
+            Outcome { metrics: vec![("time", "s", true, parse::hackbench_seconds(&out)?)], hist: None }
+        }
+        "cyclictest" => {
+            let h = hog(lat + 10)?;
+            sleep(Duration::from_millis(500));
+            let res = run_capture(&argv(&format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000")), limit);
+            stop_child(h);
+            let hist = parse::cyclictest(&res?)?;
+            Outcome {
+                metrics: vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
+                              ("max", "µs", true, hist.max_us as f64)],
+                hist: Some(hist),
+            }
+        }
+        "mixed" => mixed(Duration::from_secs(lat))?,
+        other => bail!("unknown benchmark {other}"),
+    })
+}
+
+/// The interactive-vs-build scenario (see `benchmarks`).
+fn mixed(len: Duration) -> Result<Outcome> {
+    // One job: a short-lived shell whose loop is a CPU burst of a few ms natively (a compiler
+    // process, in miniature).
+    const JOB: &str = "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done";
+    let stop = Arc::new(AtomicBool::new(false));
+    let jobs = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..2 * nproc())
+        .map(|_| {
+            let (stop, jobs) = (stop.clone(), jobs.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if Command::new("sh").args(["-c", JOB]).status().map(|s| s.success()).unwrap_or(false) {
+                        jobs.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    sleep(Duration::from_millis(500)); // let the build get going
+    let t = Instant::now();
+    let j0 = jobs.load(Ordering::Relaxed);
+    let probe = Probe::start();
+    sleep(len);
+    let samples = probe.stop_samples();
+    let done = jobs.load(Ordering::Relaxed) - j0;
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    if samples.is_empty() {
+        bail!("the latency probe took no samples");
+    }
+    let hist = Histogram::from_samples(&samples, 10);
+    Ok(Outcome {
+        metrics: vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
+                      ("max", "µs", true, hist.max_us as f64), ("build_jobs", "jobs/s", false, done as f64 / secs)],
+        hist: Some(hist),
+    })
+}
+
+fn state() -> String {
+    read_trim(SCX_STATE)
+}
+
+/// Start a scheduler (in its own process group) and wait until sched_ext says it is in charge.
+fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<Child> {
+    if state() != "disabled" {
+        bail!("sched_ext state is '{}' before starting {}", state(), s.name);
+    }
+    let f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let mut child = Command::new(&s.command[0])
+        .args(&s.command[1..])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(f.try_clone()?)
+        .stderr(f)
+        .spawn()
+        .with_context(|| format!("starting {}", s.command[0]))?;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(40) {
+        if state() == "enabled" {
+            return Ok(child);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            bail!("{} exited with {:?} before attaching (log: {})", s.name, st.code(), log.display());
+        }
+        sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("{} did not attach within 40 s (log: {})", s.name, log.display())
+}
+
+/// SIGINT to its process group; wait for the exit and for sched_ext to be disabled again.
+fn stop_scheduler(s: &SchedulerInfo, mut child: Child) -> Result<()> {
+    // SAFETY: kill(2) on the process group we created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    let code = match wait_timeout(&mut child, Duration::from_secs(30)) {
+        Some(st) => st.code(),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{} did not stop within 30 s of SIGINT", s.name);
+        }
+    };
+    let t = Instant::now();
+    while state() != "disabled" && t.elapsed() < Duration::from_secs(15) {
+        sleep(Duration::from_millis(100));
+    }
+    if code != Some(0) {
+        bail!("{} exited with {code:?} (expected 0 after SIGINT)", s.name);
+    }
+    Ok(())
+}
+
+pub fn schedulers(cfg: &GuestConfig) -> Vec<SchedulerInfo> {
+    let sched = cfg.sched.display().to_string();
+    let mut v = vec![
+        SchedulerInfo { name: "eevdf".into(), command: vec![], available: true, note: "the kernel's default scheduler, no sched_ext scheduler loaded".into() },
+        SchedulerInfo { name: "heuristic".into(), command: vec![sched.clone()], available: true, note: "scx_mimic, heuristic policy".into() },
+    ];
+    match &cfg.models {
+        Some(m) => v.push(SchedulerInfo { name: "model".into(), command: vec![sched, "--model".into(), m.display().to_string()],
+                                          available: true, note: format!("scx_mimic --model {}", m.display()) }),
+        None => v.push(SchedulerInfo { name: "model".into(), command: vec![], available: false, note: "no trained models (run make train)".into() }),
+    }
+    match &cfg.rustland {
+        Some(r) => v.push(SchedulerInfo { name: "scx_rustland".into(), command: vec![r.display().to_string()], available: true,
+                                          note: "the published scx_rustland (crates.io), default options".into() }),
+        None => v.push(SchedulerInfo { name: "scx_rustland".into(), command: vec![], available: false, note: cfg.rustland_note.clone() }),
+    }
+    v
+}
+
+/// The block order of repetition `rep`: the available schedulers, rotated by `rep`.
+pub fn rotation(names: &[String], rep: u32) -> Vec<String> {
+    let n = names.len().max(1);
+    (0..names.len()).map(|i| names[(i + rep as usize) % n].clone()).collect()
+}
+
+pub fn run(cfg: &GuestConfig) -> Result<bool> {
+    println!("{START_MARKER}");
+    let started = Instant::now();
+    let release = read_trim("/proc/sys/kernel/osrelease");
+    if !Path::new(SCX_STATE).exists() {
+        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
+    }
+    fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    provide_kconfig(cfg.kconfig.as_deref(), &release)?;
+    let scheds = schedulers(cfg);
+    let names: Vec<String> = scheds.iter().filter(|s| s.available).map(|s| s.name.clone()).collect();
+    let benches = benchmarks(cfg.quick);
+    let mut raw = Raw {
+        date: now_rfc3339(), kernel_release: release, guest_cpus: nproc(), quick: cfg.quick, reps: cfg.reps,
+        schedulers: scheds.clone(), benchmarks: benches.clone(), order: vec![], samples: vec![], latency: vec![],
+        problems: vec![], finished: false, wall_s: 0.0,
+    };
+    let save = |raw: &mut Raw| -> Result<()> {
+        raw.wall_s = started.elapsed().as_secs_f64();
+        Ok(write_atomic(&cfg.out.join(RAW_FILE), &serde_json::to_vec_pretty(raw)?)?)
+    };
+    let total_blocks = (cfg.reps + 1) * names.len() as u32;
+    let mut block = 0;
+    // Repetition 0 is the warm-up: measured, kept in the raw data, left out of the summary.
+    for rep in 0..=cfg.reps {
+        let order = rotation(&names, rep);
+        raw.order.push(format!("rep {rep}{}: {}", if rep == 0 { " (warm-up)" } else { "" }, order.join(", ")));
+        for name in &order {
+            block += 1;
+            let s = scheds.iter().find(|s| &s.name == name).expect("listed");
+            let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{}", cfg.reps) };
+            println!("[bench {:>5.0}s] block {block}/{total_blocks}: {tag}, scheduler {name}", started.elapsed().as_secs_f64());
+            let child = if s.command.is_empty() {
+                if state() != "disabled" {
+                    raw.problems.push(format!("{tag} eevdf: sched_ext state '{}' instead of disabled; block skipped", state()));
+                    continue;
+                }
+                None
+            } else {
+                match start_scheduler(s, &cfg.out.join(format!("sched-{name}-rep{rep}.log"))) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        println!("[bench] {tag} {name}: {e:#}");
+                        raw.problems.push(format!("{tag} {name}: {e:#}; block skipped"));
+                        continue;
+                    }
+                }
+            };
+            for b in &benches {
+                let t = Instant::now();
+                let res = run_bench(&b.name, cfg.quick);
+                // A number only counts if the scheduler was still in charge when it was taken.
+                let in_charge = match &child {
+                    None => state() == "disabled",
+                    Some(_) => state() == "enabled",
+                };
+                match res {
+                    Ok(o) if in_charge => {
+                        let shown: Vec<String> = o.metrics.iter().map(|(m, u, _, v)| format!("{m} {v:.3} {u}")).collect();
+                        println!("[bench {:>5.0}s]   {tag} {name:<12} {:<13} {}  ({:.1}s)", started.elapsed().as_secs_f64(), b.name,
+                                 shown.join(", "), t.elapsed().as_secs_f64());
+                        for (metric, unit, lower, value) in o.metrics {
+                            raw.samples.push(Sample { bench: b.name.clone(), metric: metric.into(), unit: unit.into(),
+                                                      lower_is_better: lower, scheduler: name.clone(), rep, warmup: rep == 0, value });
+                        }
+                        if let Some(hist) = o.hist {
+                            raw.latency.push(LatencyRun { bench: b.name.clone(), scheduler: name.clone(), rep, warmup: rep == 0, hist });
+                        }
+                    }
+                    Ok(_) => {
+                        let msg = format!("{tag} {name} {}: the scheduler was no longer in charge (state '{}'); result dropped", b.name, state());
+                        println!("[bench] {msg}");
+                        raw.problems.push(msg);
+                    }
+                    Err(e) => {
+                        let msg = format!("{tag} {name} {}: {e:#}", b.name);
+                        println!("[bench] {msg}");
+                        raw.problems.push(msg);
+                    }
+                }
+            }
+            if let Some(c) = child {
+                if let Err(e) = stop_scheduler(s, c) {
+                    raw.problems.push(format!("{tag} {name}: {e:#}"));
+                }
+            }
+            save(&mut raw)?;
+        }
+    }
+    raw.finished = true;
+    save(&mut raw)?;
+    Ok(raw.problems.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_repetition_rotates_the_order() {
+        let names: Vec<String> = ["eevdf", "heuristic", "model"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(rotation(&names, 0), names);
+        assert_eq!(rotation(&names, 1), ["heuristic", "model", "eevdf"]);
+        assert_eq!(rotation(&names, 2), ["model", "eevdf", "heuristic"]);
+        assert_eq!(rotation(&names, 3), names);
+        // Over len() repetitions every scheduler takes every position once.
+        for pos in 0..3 {
+            let mut at: Vec<String> = (0..3).map(|r| rotation(&names, r)[pos].clone()).collect();
+            at.sort();
+            assert_eq!(at, ["eevdf", "heuristic", "model"]);
+        }
+    }
+
+    #[test]
+    fn unavailable_schedulers_say_why() {
+        let cfg = GuestConfig { sched: "/x/scx_mimic".into(), models: None, rustland: None, rustland_note: "did not build: E".into(),
+                                out: "/o".into(), reps: 1, quick: true, kconfig: None };
+        let s = schedulers(&cfg);
+        let names: Vec<&str> = s.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["eevdf", "heuristic"]);
+        assert!(s.iter().any(|s| s.name == "scx_rustland" && s.note == "did not build: E"));
+        assert!(s.iter().any(|s| s.name == "model" && s.note.contains("make train")));
+    }
+}

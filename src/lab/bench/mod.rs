@@ -1,0 +1,95 @@
+//! `make bench`: boot the guest once, run every benchmark under EEVDF, the heuristic, the model
+//! (and the published scx_rustland when it is built), interleaved, then turn the raw numbers
+//! into a table and plots on the host.
+
+pub mod guest;
+pub mod parse;
+pub mod report;
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::util::{now_stamp, write_atomic};
+use crate::vm::host::{self, Accel, VmConfig};
+
+pub struct BenchHost {
+    pub vm: VmConfig,
+    pub sched: PathBuf,
+    pub mimic: PathBuf,
+    pub models: Option<PathBuf>,
+    pub rustland: Option<PathBuf>,
+    pub rustland_note: String,
+    pub results: PathBuf,
+    pub reps: u32,
+    pub quick: bool,
+    pub requested_accel: Accel,
+}
+
+/// Boot, benchmark, report. Ok(true) when every planned run produced its numbers.
+pub fn run(t: &BenchHost) -> Result<bool> {
+    let dir = t.results.join(format!("bench-{}", now_stamp()));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let mut vm = t.vm.clone();
+    vm.rw_dirs.push(dir.clone());
+    let mut argv = vec![t.mimic.display().to_string(), "bench-guest".into(), "--sched".into(), t.sched.display().to_string(),
+                        "--out".into(), dir.display().to_string(), "--reps".into(), t.reps.to_string(),
+                        "--rustland-note".into(), t.rustland_note.clone()];
+    if t.quick {
+        argv.push("--quick".into());
+    }
+    if let Some(m) = &t.models {
+        argv.extend(["--models".into(), m.display().to_string()]);
+    }
+    if let Some(r) = &t.rustland {
+        argv.extend(["--rustland".into(), r.display().to_string()]);
+    }
+    if let Some(cfg) = &vm.kernel.config {
+        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
+    }
+    let cmd = host::guest_command(&host::guest_env(), &argv);
+    let host_facts = host::host_info();
+    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), guest::START_MARKER)?;
+    let raw: Option<guest::Raw> = fs::read(dir.join(guest::RAW_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut reasons = Vec::new();
+    if !outcome.marker_seen {
+        reasons.push(format!("the guest never started the benchmarks (vng rc={}): boot failed, see console.log", outcome.rc));
+    }
+    let Some(raw) = raw else {
+        reasons.push(format!("the guest wrote no {} (rc={})", guest::RAW_FILE, outcome.rc));
+        let env = crate::vm::envelope("bench", &vm, t.requested_accel, &outcome, host_facts, &reasons);
+        write_atomic(&dir.join("result.json"), &serde_json::to_vec_pretty(&env)?)?;
+        anyhow::bail!("{}", reasons.join("; "));
+    };
+    if !raw.finished {
+        reasons.push("the benchmark run did not finish (see console.log)".into());
+    }
+    reasons.extend(raw.problems.iter().cloned());
+    let mut env = crate::vm::envelope("bench", &vm, t.requested_accel, &outcome, host_facts, &reasons);
+    let rows = report::summarize(&raw);
+    let md = report::markdown(&raw, &rows, &env);
+    write_atomic(&dir.join("summary.md"), md.as_bytes())?;
+    write_atomic(&dir.join("results.csv"), report::csv(&raw).as_bytes())?;
+    let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
+    let mode = env["vm"]["accel"].as_str().unwrap_or("?").to_uppercase();
+    let title = format!("scx_mimic benchmarks, {} ({} vCPUs, {mode}), median with min–max", raw.date, raw.guest_cpus);
+    let mut plots = Vec::new();
+    for (name, res) in [("bars.png", report::bars_png(&dir.join("bars.png"), &rows, &scheds, &title)),
+                        ("latency_cdf.png", report::cdf_png(&dir.join("latency_cdf.png"), &raw.latency, &scheds,
+                                                           &format!("wakeup latency CDFs, {} ({mode})", raw.date)))] {
+        match res {
+            Ok(()) => plots.push(name),
+            Err(e) => log::warn!("plot {name}: {e:#}"),
+        }
+    }
+    env["summary"] = json!(rows);
+    env["goals"] = json!(report::goals(&rows));
+    env["files"] = json!({"raw": guest::RAW_FILE, "csv": "results.csv", "summary": "summary.md", "plots": plots});
+    write_atomic(&dir.join("result.json"), &serde_json::to_vec_pretty(&env)?)?;
+    println!("\n{md}");
+    println!("results  {}", dir.display());
+    Ok(reasons.is_empty())
+}

@@ -1,0 +1,357 @@
+//! From the raw numbers to what a reader looks at: per benchmark, metric and scheduler the
+//! median, the spread (min–max and the interquartile range) and the ratio to EEVDF; a Markdown
+//! summary, a CSV of every run, and PNG plots (bars with error bars, latency CDFs).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::guest::{LatencyRun, Raw, Sample};
+use super::parse::Histogram;
+
+/// One scheduler's numbers for one metric.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stat {
+    pub scheduler: String,
+    pub n: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub q1: f64,
+    pub q3: f64,
+    /// median / EEVDF's median (None when EEVDF has no number).
+    pub ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub bench: String,
+    pub metric: String,
+    pub unit: String,
+    pub lower_is_better: bool,
+    pub stats: Vec<Stat>,
+}
+
+/// Linear-interpolated quantile of sorted values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = (sorted.len() - 1) as f64 * q;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+pub fn stat(scheduler: &str, values: &[f64]) -> Stat {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    Stat {
+        scheduler: scheduler.into(),
+        n: v.len(),
+        median: quantile(&v, 0.5),
+        min: v.first().copied().unwrap_or(f64::NAN),
+        max: v.last().copied().unwrap_or(f64::NAN),
+        q1: quantile(&v, 0.25),
+        q3: quantile(&v, 0.75),
+        ratio: None,
+    }
+}
+
+/// Rows in benchmark order, schedulers in the raw file's order; warm-up runs left out.
+pub fn summarize(raw: &Raw) -> Vec<Row> {
+    let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut by: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    let mut meta: BTreeMap<(String, String), &Sample> = BTreeMap::new();
+    for s in raw.samples.iter().filter(|s| !s.warmup) {
+        let k = (s.bench.clone(), s.metric.clone());
+        if !keys.contains(&k) {
+            keys.push(k.clone());
+        }
+        meta.entry(k).or_insert(s);
+        by.entry((s.bench.clone(), s.metric.clone(), s.scheduler.clone())).or_default().push(s.value);
+    }
+    // Benchmarks in the order they ran.
+    let bench_pos = |b: &str| raw.benchmarks.iter().position(|x| x.name == b).unwrap_or(usize::MAX);
+    keys.sort_by_key(|(b, _)| bench_pos(b));
+    keys.into_iter()
+        .map(|(bench, metric)| {
+            let m = meta[&(bench.clone(), metric.clone())];
+            let mut stats: Vec<Stat> = scheds
+                .iter()
+                .filter_map(|s| by.get(&(bench.clone(), metric.clone(), s.to_string())).map(|v| stat(s, v)))
+                .collect();
+            let base = stats.iter().find(|s| s.scheduler == "eevdf").map(|s| s.median);
+            for s in &mut stats {
+                s.ratio = base.filter(|b| *b > 0.0).map(|b| s.median / b);
+            }
+            Row { bench, metric, unit: m.unit.clone(), lower_is_better: m.lower_is_better, stats }
+        })
+        .collect()
+}
+
+fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The goals of the evaluation issue, checked for the model scheduler.
+pub fn goals(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    let ratio = |bench: &str, metric: &str| -> Option<f64> {
+        rows.iter().find(|r| r.bench == bench && r.metric == metric)
+            .and_then(|r| r.stats.iter().find(|s| s.scheduler == "model")).and_then(|s| s.ratio)
+    };
+    for (bench, metric, limit) in [("messaging", "time", 1.05), ("hackbench-g1", "time", 1.05), ("hackbench-g4", "time", 1.05),
+                                   ("cyclictest", "p99", 1.0), ("mixed", "p99", 1.0)] {
+        match ratio(bench, metric) {
+            Some(r) => out.push(format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2}): {}",
+                                        if r <= limit { "reached" } else { "not reached" })),
+            None => out.push(format!("{bench} {metric}: no model number")),
+        }
+    }
+    out
+}
+
+/// The Markdown summary. `env` holds kernel/vm/host facts (the result envelope).
+pub fn markdown(raw: &Raw, rows: &[Row], env: &serde_json::Value) -> String {
+    let mut md = String::new();
+    let accel = env["vm"]["accel"].as_str().unwrap_or("?").to_uppercase();
+    let _ = writeln!(md, "# scx_mimic benchmarks — {}\n", raw.date);
+    let _ = writeln!(md, "- guest: kernel {} ({}), {} vCPUs, {}, {}", raw.kernel_release,
+                     env["guest_kernel"]["pkg_version"].as_str().unwrap_or(""), raw.guest_cpus,
+                     env["vm"]["mem"].as_str().unwrap_or("?"), accel);
+    let _ = writeln!(md, "- host: {} ({} CPUs, load at start {})", env["host"]["cpu_model"].as_str().unwrap_or("?"),
+                     env["host"]["cpus"], env["host"]["loadavg_at_start"].as_str().unwrap_or("?"));
+    let _ = writeln!(md, "- {} repetitions{} after one warm-up round, schedulers interleaved and rotated each repetition \
+                          ({}); wall time {:.0} s",
+                     raw.reps, if raw.quick { " (BENCH_QUICK)" } else { "" }, raw.order.join("; "), raw.wall_s);
+    if accel == "TCG" {
+        let _ = writeln!(md, "- **TCG: the guest is emulated, so absolute numbers are emulated too** (both vCPUs share one host \
+                              thread); compare the ratios, not the values, with native runs.");
+    }
+    let _ = writeln!(md, "\nEach cell: median [min–max] and, in bold, the ratio to EEVDF's median \
+                          (for latency and time lower is better; for jobs/s higher is better).\n");
+    let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
+    let _ = write!(md, "| benchmark | metric |");
+    for s in &scheds {
+        let _ = write!(md, " {s} |");
+    }
+    let _ = write!(md, "\n|---|---|");
+    for _ in &scheds {
+        let _ = write!(md, "---|");
+    }
+    md.push('\n');
+    for r in rows {
+        let _ = write!(md, "| {} | {} ({}) |", r.bench, r.metric, r.unit);
+        for s in &scheds {
+            match r.stats.iter().find(|x| x.scheduler == *s) {
+                Some(st) => {
+                    let ratio = st.ratio.map(|x| format!(" **{x:.2}×**")).unwrap_or_default();
+                    let _ = write!(md, " {} [{}–{}]{ratio} |", fmt_num(st.median), fmt_num(st.min), fmt_num(st.max));
+                }
+                None => md.push_str(" – |"),
+            }
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "\nGoals (model scheduler):");
+    for g in goals(rows) {
+        let _ = writeln!(md, "- {g}");
+    }
+    let _ = writeln!(md, "\nSchedulers:");
+    for s in &raw.schedulers {
+        let _ = writeln!(md, "- **{}**: {}{}", s.name, s.note, if s.available { "" } else { " — not run" });
+    }
+    let _ = writeln!(md, "\nBenchmarks:");
+    for b in &raw.benchmarks {
+        let _ = writeln!(md, "- **{}**: {}", b.name, b.description);
+    }
+    if !raw.problems.is_empty() {
+        let _ = writeln!(md, "\nProblems (these runs are not in the table):");
+        for p in &raw.problems {
+            let _ = writeln!(md, "- {p}");
+        }
+    }
+    if !raw.finished {
+        let _ = writeln!(md, "\n**The run did not finish**: the table holds what was measured before it stopped.");
+    }
+    md
+}
+
+/// Every run as CSV: bench,metric,unit,scheduler,rep,warmup,value.
+pub fn csv(raw: &Raw) -> String {
+    let mut s = String::from("bench,metric,unit,lower_is_better,scheduler,rep,warmup,value\n");
+    for x in &raw.samples {
+        let _ = writeln!(s, "{},{},{},{},{},{},{},{}", x.bench, x.metric, x.unit, x.lower_is_better, x.scheduler, x.rep, x.warmup, x.value);
+    }
+    s
+}
+
+fn color(i: usize) -> RGBColor {
+    const C: [RGBColor; 5] = [RGBColor(90, 90, 90), RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    C[i % C.len()]
+}
+
+/// One panel per (benchmark, metric): a bar per scheduler at its median, min–max whiskers.
+pub fn bars_png(path: &Path, rows: &[Row], scheds: &[&str], title: &str) -> Result<()> {
+    crate::font::ensure()?;
+    let cols = 3usize;
+    let nrows = rows.len().div_ceil(cols).max(1);
+    let root = BitMapBackend::new(path, (1200, 60 + 300 * nrows as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, body) = root.split_vertically(50);
+    top.draw(&Text::new(title.to_string(), (10, 12), ("sans-serif", 20).into_font()))?;
+    let panels = body.split_evenly((nrows, cols));
+    for (row, area) in rows.iter().zip(panels.iter()) {
+        let ymax = row.stats.iter().map(|s| s.max).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+        let n = scheds.len();
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{} {} ({}{})", row.bench, row.metric, row.unit, if row.lower_is_better { ", lower better" } else { ", higher better" }),
+                     ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0.0..ymax)?;
+        let labels: Vec<String> = scheds.iter().map(|s| s.to_string()).collect();
+        chart.configure_mesh().disable_x_mesh().x_labels(n).y_labels(5)
+            .x_label_formatter(&|x| {
+                let r = x.round();
+                if (x - r).abs() > 0.01 || r < 0.0 { return String::new(); }
+                labels.get(r as usize).cloned().unwrap_or_default()
+            })
+            .draw()?;
+        for (i, s) in scheds.iter().enumerate() {
+            let Some(st) = row.stats.iter().find(|x| x.scheduler == *s) else { continue };
+            let x = i as f64;
+            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.3, 0.0), (x + 0.3, st.median)], color(i).mix(0.75).filled())))?;
+            chart.draw_series(std::iter::once(PathElement::new(vec![(x, st.min), (x, st.max)], BLACK.stroke_width(2))))?;
+            for y in [st.min, st.max] {
+                chart.draw_series(std::iter::once(PathElement::new(vec![(x - 0.1, y), (x + 0.1, y)], BLACK.stroke_width(2))))?;
+            }
+        }
+    }
+    root.present().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Latency CDFs (all measured repetitions pooled), one panel per latency benchmark, x on a log
+/// scale.
+pub fn cdf_png(path: &Path, latency: &[LatencyRun], scheds: &[&str], title: &str) -> Result<()> {
+    crate::font::ensure()?;
+    let mut benches: Vec<&str> = Vec::new();
+    for l in latency.iter().filter(|l| !l.warmup) {
+        if !benches.contains(&l.bench.as_str()) {
+            benches.push(&l.bench);
+        }
+    }
+    let root = BitMapBackend::new(path, (1200, 60 + 420 * benches.len().max(1) as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, body) = root.split_vertically(50);
+    top.draw(&Text::new(title.to_string(), (10, 12), ("sans-serif", 20).into_font()))?;
+    let panels = body.split_evenly((benches.len().max(1), 1));
+    for (bench, area) in benches.iter().zip(panels.iter()) {
+        let pooled: Vec<(usize, Histogram)> = scheds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut h = Histogram::default();
+                for l in latency.iter().filter(|l| !l.warmup && l.bench == *bench && l.scheduler == *s) {
+                    h.merge(&l.hist);
+                }
+                (i, h)
+            })
+            .filter(|(_, h)| h.total() > 0)
+            .collect();
+        let xmax = pooled.iter().map(|(_, h)| h.max_us).max().unwrap_or(10).max(10) as f64 * 1.2;
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{bench}: wakeup latency CDF (µs, log scale)"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d((1f64..xmax).log_scale(), 0f64..1.0)?;
+        chart.configure_mesh().x_desc("latency (µs)").y_desc("fraction ≤ x").draw()?;
+        for (i, h) in &pooled {
+            let total = h.total() as f64;
+            let mut acc = 0u64;
+            let mut pts = Vec::with_capacity(h.buckets.len() + 1);
+            for &(us, n) in &h.buckets {
+                acc += n;
+                pts.push(((us as f64).max(1.0), acc as f64 / total));
+            }
+            pts.push((h.max_us.max(1) as f64, 1.0));
+            let c = color(*i);
+            chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?
+                .label(scheds[*i].to_string())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+        }
+        chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
+    root.present().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::guest::{BenchInfo, SchedulerInfo};
+
+    fn sample(bench: &str, metric: &str, sched: &str, rep: u32, value: f64) -> Sample {
+        Sample { bench: bench.into(), metric: metric.into(), unit: "s".into(), lower_is_better: true, scheduler: sched.into(),
+                 rep, warmup: rep == 0, value }
+    }
+
+    fn raw(samples: Vec<Sample>) -> Raw {
+        let sched = |n: &str| SchedulerInfo { name: n.into(), command: vec![], available: true, note: String::new() };
+        Raw { date: "d".into(), kernel_release: "k".into(), guest_cpus: 2, quick: true, reps: 3,
+              schedulers: vec![sched("eevdf"), sched("heuristic"), sched("model")],
+              benchmarks: vec![BenchInfo { name: "messaging".into(), description: String::new() },
+                               BenchInfo { name: "cyclictest".into(), description: String::new() }],
+              order: vec![], samples, latency: vec![], problems: vec![], finished: true, wall_s: 1.0 }
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        assert_eq!(quantile(&[5.0], 0.9), 5.0);
+        let s = stat("x", &[3.0, 1.0, 2.0, 10.0, 4.0]);
+        assert_eq!((s.median, s.min, s.max, s.q1, s.q3), (3.0, 1.0, 10.0, 2.0, 4.0));
+    }
+
+    #[test]
+    fn ratios_are_to_eevdf_and_warmups_are_left_out() {
+        let mut v = vec![sample("messaging", "time", "eevdf", 0, 100.0)]; // warm-up: ignored
+        for (rep, e, h, m) in [(1, 2.0, 2.2, 1.9), (2, 2.1, 2.4, 2.0), (3, 1.9, 2.3, 2.2)] {
+            v.push(sample("messaging", "time", "eevdf", rep, e));
+            v.push(sample("messaging", "time", "heuristic", rep, h));
+            v.push(sample("messaging", "time", "model", rep, m));
+        }
+        v.push(sample("cyclictest", "p99", "eevdf", 1, 100.0));
+        v.push(sample("cyclictest", "p99", "model", 1, 80.0));
+        let rows = summarize(&raw(v));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].bench, "messaging");
+        let e = &rows[0].stats[0];
+        assert_eq!((e.scheduler.as_str(), e.n, e.median, e.max), ("eevdf", 3, 2.0, 2.1));
+        let h = &rows[0].stats[1];
+        assert!((h.ratio.unwrap() - 1.15).abs() < 1e-9, "{h:?}");
+        let g = goals(&rows);
+        assert!(g[0].starts_with("messaging time: model/EEVDF = 1.00") && g[0].ends_with("reached"), "{g:?}");
+        assert!(g[3].contains("0.80") && g[3].ends_with("reached"), "{g:?}");
+        assert!(g[1].contains("no model number"));
+        let md = markdown(&raw(vec![]), &rows, &serde_json::json!({"vm": {"accel": "tcg"}}));
+        assert!(md.contains("| messaging | time (s) | 2.000 [1.900–2.100] **1.00×** | 2.300 [2.200–2.400] **1.15×** |"), "{md}");
+        assert!(md.contains("absolute numbers are emulated"));
+    }
+}
