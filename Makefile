@@ -79,7 +79,7 @@ scx-rustland: setup ## build the published scx_rustland $(RUSTLAND_VERSION) from
 	  BPF_CLANG=clang-19 CARGO_TARGET_DIR=$(MIMIC_CACHE)/scx_rustland-target \
 	    $(CARGO) install scx_rustland --version $(RUSTLAND_VERSION) --locked --root $(RUSTLAND_ROOT) > $(RUSTLAND_ROOT).log 2>&1; }
 
-# BENCH_QUICK=1: 3 repetitions, 8 s latency runs (≤ 10 min under TCG). BENCH_REPS=N otherwise (5).
+# BENCH_QUICK=1: 3 repetitions, 5 s latency runs (≤ 10 min under TCG). BENCH_REPS=N otherwise (5).
 bench: build kernel ## benchmark EEVDF vs heuristic vs model (vs scx_rustland) in one boot → results/bench-*/
 	@$(MAKE) --no-print-directory scx-rustland || echo "scx_rustland did not build (see $(RUSTLAND_ROOT).log): benchmarking without it"
 	$(BIN)/mimic bench --kernel-env $(KERNEL_ENV) --models $(CURDIR)/models --rustland $(RUSTLAND)

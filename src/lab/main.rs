@@ -149,7 +149,7 @@ enum Cmd {
         /// Measured repetitions per scheduler (after one warm-up round).
         #[arg(long, env = "BENCH_REPS", default_value_t = 5)]
         reps: u32,
-        /// Quick mode: 3 repetitions and 8 s latency runs (≤ 10 min under TCG).
+        /// Quick mode: 3 repetitions and 5 s latency runs (≤ 10 min under TCG).
         #[arg(long, env = "BENCH_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
         quick: bool,
     },

@@ -150,11 +150,11 @@ fn stop_child(mut c: Child) {
 
 /// The benchmarks, in the order they run within a block.
 pub fn benchmarks(quick: bool) -> Vec<BenchInfo> {
-    let lat = if quick { 8 } else { 15 };
+    let lat = latency_secs(quick);
     let perf = crate::workload::perf_binary();
     vec![
         BenchInfo { name: "messaging".into(), description: format!("{perf} bench sched messaging -g 2 -l 100 (s, lower is better)") },
-        BenchInfo { name: "pipe".into(), description: format!("{perf} bench sched pipe -l 20000 (µs per op, lower is better)") },
+        BenchInfo { name: "pipe".into(), description: format!("{perf} bench sched pipe -l 10000 (µs per op, lower is better)") },
         BenchInfo { name: "hackbench-g1".into(), description: "hackbench -g 1 -l 200 (s)".into() },
         BenchInfo { name: "hackbench-g4".into(), description: "hackbench -g 4 -l 100 (s)".into() },
         BenchInfo { name: "cyclictest".into(), description: format!(
@@ -165,8 +165,13 @@ pub fn benchmarks(quick: bool) -> Vec<BenchInfo> {
     ]
 }
 
+/// Length of the latency runs, s.
+fn latency_secs(quick: bool) -> u64 {
+    if quick { 5 } else { 15 }
+}
+
 fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
-    let lat = if quick { 8u64 } else { 15 };
+    let lat = latency_secs(quick);
     let perf = crate::workload::perf_binary();
     let limit = Duration::from_secs(600);
     Ok(match name {
@@ -175,7 +180,7 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             Outcome { metrics: vec![("time", "s", true, parse::perf_total_seconds(&out)?)], hist: None }
         }
         "pipe" => {
-            let out = run_capture(&argv(&format!("{perf} bench sched pipe -l 20000")), limit)?;
+            let out = run_capture(&argv(&format!("{perf} bench sched pipe -l 10000")), limit)?;
             Outcome { metrics: vec![("per_op", "µs", true, parse::perf_usecs_per_op(&out)?)], hist: None }
         }
         "hackbench-g1" | "hackbench-g4" => {

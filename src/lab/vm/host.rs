@@ -267,7 +267,9 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -
 /// Kernel console lines ("[    1.234] ...") go to console.log; on screen only with VM_VERBOSE=1,
 /// or when they are the kind that explains a failure. Everything else is shown.
 fn show_line(line: &str) -> bool {
-    let kernel_line = line.trim_start().starts_with('[') && line.contains("] ");
+    // A kernel line starts with its timestamp: "[   12.345678] ...".
+    let kernel_line = line.trim_start().strip_prefix('[').and_then(|r| r.split_once(']'))
+        .is_some_and(|(ts, _)| ts.trim().parse::<f64>().is_ok());
     let verbose = std::env::var("VM_VERBOSE").is_ok_and(|v| !v.is_empty() && v != "0");
     verbose || !kernel_line || ["sched_ext:", "Oops", "Kernel panic", "BUG:", "WARNING:"].iter().any(|p| line.contains(p))
 }
@@ -341,6 +343,15 @@ mod tests {
         assert!(format!("{err:#}").contains("f.env:2"), "{err:#}");
         let err = parse_kernel_env("KERNEL_RELEASE=1\n", Path::new("f.env")).unwrap_err();
         assert!(format!("{err:#}").contains("no KERNEL_IMAGE"));
+    }
+
+    #[test]
+    fn kernel_lines_are_told_from_our_progress_lines() {
+        std::env::remove_var("VM_VERBOSE");
+        assert!(!show_line("[   12.345678] virtme-ng-init: udev is done"));
+        assert!(show_line("[   12.3] sched_ext: BPF scheduler \"x\" enabled"));
+        assert!(show_line("[bench    12s] block 1/16: warm-up, scheduler eevdf"));
+        assert!(show_line("mimic-gate: start"));
     }
 
     #[test]
