@@ -53,6 +53,10 @@ pub struct SchedCounters {
     pub safety_overrides: u64,
     /// Placement decisions where the model's target equals the heuristic's.
     pub placement_agree: u64,
+    /// Model slices longer than the configured slice, cut to it (a user-space scheduler cannot
+    /// preempt a running task when another wakes up, as EEVDF does; the ceiling stands in).
+    #[serde(default)]
+    pub slice_capped: u64,
     /// Slice model classes chosen (index = class), and placement model classes chosen.
     pub slice_class_hist: Vec<u64>,
     pub placement_class_hist: Vec<u64>,
@@ -127,8 +131,8 @@ impl SchedCounters {
             return String::new();
         }
         format!(
-            " | model {} ({:.2}% of decisions) fallback {} overrides {} | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
-            self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides,
+            " | model {} ({:.2}% of decisions) fallback {} overrides {} slices capped {} | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides, self.slice_capped,
             self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max,
             self.placement_agree_share() * 100.0, self.slice_class_hist, self.placement_class_hist
         )

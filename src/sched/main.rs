@@ -51,8 +51,12 @@ const SCHEDULER_NAME: &str = "scx_mimic";
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Opts {
-    /// Time slice given to every task, in microseconds.
-    #[arg(short = 's', long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=100_000))]
+    /// Time slice the heuristic gives every task, and the longest slice the models may give, in
+    /// microseconds. A user-space scheduler cannot preempt a running task when another wakes up
+    /// (EEVDF does), so a waking task waits for up to two slice ends — one for the scheduler
+    /// process to get a CPU, one for the task itself — and the slice bounds wakeup latency.
+    /// 1500 is EEVDF's base slice on a 2-CPU machine (0.75 ms × (1 + log2 CPUs)).
+    #[arg(short = 's', long, default_value_t = 1500, value_parser = clap::value_parser!(u64).range(100..=100_000))]
     slice_us: u64,
 
     /// Folder with slice.model and placement.model: decide with the trained models. They are
@@ -284,7 +288,13 @@ impl<'a> Scheduler<'a> {
             let ns = (t0.elapsed().as_nanos() as u64).saturating_sub(c.timer_overhead_ns);
             c.record_inference(ns);
         }
-        let slice_ns = models.slice.classes[slice_class].slice_ns;
+        // The model imitates the stints EEVDF let tasks run — stints that EEVDF cuts short by
+        // wakeup preemption, which we cannot do — so the configured slice is a ceiling.
+        let model_slice_ns = models.slice.classes[slice_class].slice_ns;
+        let slice_ns = model_slice_ns.min(policy.config().slice_ns);
+        if slice_ns < model_slice_ns {
+            c.slice_capped += 1;
+        }
         let target = Heuristic::placement_target(place_class, task.cpu, idle_cpu);
         c.model_decisions += 1;
         c.slice_class_hist[slice_class] += 1;

@@ -528,10 +528,16 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     if let Err(e) = &offline {
         reasons.push(e.clone());
     }
-    // Settle: restarted (enabled again) or ejected (disabled).
-    sleep(Duration::from_secs(1));
-    let _ = wait_for(Duration::from_secs(20), || matches!(state().as_str(), "enabled" | "disabled"));
-    let outcome = if state() == "enabled" { "restarted" } else { "ejected" };
+    // Settle: restarted (a second "enabled" line, state enabled) or ejected for a stall.
+    let stalled = || !dmesg_since(dmesg0, &["runnable task stall"]).is_empty();
+    let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && state() == "enabled") || (stalled() && state() == "disabled"));
+    let outcome = if enables_since(dmesg0) >= 2 {
+        "restarted".to_string()
+    } else if stalled() {
+        "ejected for a stall".to_string()
+    } else {
+        format!("left in state '{}'", state())
+    };
     let wcode = wait_workload(&mut w, Duration::from_secs(90), &mut reasons);
     let t = Instant::now();
     if !Command::new("true").status().map(|st| st.success()).unwrap_or(false) {
