@@ -68,6 +68,40 @@ impl VmOpts {
     }
 }
 
+/// What a guest run uses from the host: the scheduler, the models, where results go.
+#[derive(Debug, clap::Args)]
+struct RunOpts {
+    /// The scheduler binary [default: scx_mimic beside this program].
+    #[arg(long)]
+    sched: Option<PathBuf>,
+    /// Folder for result folders.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Folder with trained models (slice.model, placement.model); the model cases are skipped,
+    /// with a warning, without them.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+}
+
+impl RunOpts {
+    /// The scheduler binary, checked to exist, as an absolute path.
+    fn sched(&self) -> Result<PathBuf> {
+        let sched = self.sched.clone().map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
+        anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+        Ok(sched.canonicalize()?)
+    }
+
+    /// The models folder as an absolute path, if it holds both models.
+    fn trained_models(&self) -> Result<Option<PathBuf>> {
+        if self.models.join("slice.model").exists() && self.models.join("placement.model").exists() {
+            Ok(Some(self.models.canonicalize()?))
+        } else {
+            log::warn!("no trained models in {} (run `make train`): the model cases are skipped", self.models.display());
+            Ok(None)
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Boot the guest and run the scheduler gate in it: a stress-ng mix (CPU hogs, fork storms,
@@ -77,12 +111,8 @@ enum Cmd {
     VmTest {
         #[command(flatten)]
         vm: VmOpts,
-        /// The scheduler binary [default: scx_mimic beside this program].
-        #[arg(long)]
-        sched: Option<PathBuf>,
-        /// Folder for result folders.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
+        #[command(flatten)]
+        run: RunOpts,
         /// Workload seconds per case.
         #[arg(long, default_value_t = 30)]
         duration: u32,
@@ -94,9 +124,6 @@ enum Cmd {
         /// pass), then a deliberately broken scheduler that never dispatches (must be caught).
         #[arg(long = "case")]
         cases: Vec<String>,
-        /// Folder with the trained models for the default model case.
-        #[arg(long, default_value = "models")]
-        models: PathBuf,
     },
     /// Boot the guest and check what happens when things go wrong: 4x CPU overload (heuristic
     /// and model) with a wakeup-latency probe, kill -9 of the scheduler mid-load (EEVDF back
@@ -107,15 +134,8 @@ enum Cmd {
     VmTestFaults {
         #[command(flatten)]
         vm: VmOpts,
-        /// The scheduler binary [default: scx_mimic beside this program].
-        #[arg(long)]
-        sched: Option<PathBuf>,
-        /// Folder for result folders.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        /// Folder with trained models for the model overload case (skipped without them).
-        #[arg(long, default_value = "models")]
-        models: PathBuf,
+        #[command(flatten)]
+        run: RunOpts,
         /// Seconds of each overload run.
         #[arg(long, default_value_t = 60)]
         overload_s: u32,
@@ -134,15 +154,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         vm: VmOpts,
-        /// The scheduler binary [default: scx_mimic beside this program].
-        #[arg(long)]
-        sched: Option<PathBuf>,
-        /// Folder for result folders.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        /// Folder with trained models (the model scheduler is skipped without them).
-        #[arg(long, default_value = "models")]
-        models: PathBuf,
+        #[command(flatten)]
+        run: RunOpts,
         /// The published scx_rustland binary to compare with (skipped, and said so, if missing).
         #[arg(long)]
         rustland: Option<PathBuf>,
@@ -327,14 +340,10 @@ enum Cmd {
 }
 
 /// The heuristic, the models (when they are there), and a broken scheduler the gate must catch.
-fn default_cases(models: &std::path::Path) -> Vec<String> {
+fn default_cases(models: Option<&std::path::Path>) -> Vec<String> {
     let mut cases = vec!["heuristic:pass".to_string()];
-    if models.join("slice.model").exists() && models.join("placement.model").exists() {
-        if let Ok(abs) = models.canonicalize() {
-            cases.push(format!("model:pass:--model {}", abs.display()));
-        }
-    } else {
-        log::warn!("no trained models in {} (run `make train`): the model case is skipped", models.display());
+    if let Some(m) = models {
+        cases.push(format!("model:pass:--model {}", m.display()));
     }
     cases.push("never-dispatch:fail:--fault never-dispatch".into());
     cases
@@ -351,16 +360,13 @@ fn sibling(name: &str) -> Result<PathBuf> {
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
-        Cmd::VmTest { vm, sched, results, duration, sched_timeout, cases, models } => {
-            let cases = if cases.is_empty() { default_cases(&models) } else { cases };
-            let cfg = vm.config()?;
-            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
-            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+        Cmd::VmTest { vm, run, duration, sched_timeout, cases } => {
+            let cases = if cases.is_empty() { default_cases(run.trained_models()?.as_deref()) } else { cases };
             let t = vm::VmTest {
-                vm: cfg,
-                sched: sched.canonicalize()?,
+                vm: vm.config()?,
+                sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
-                results,
+                results: run.results,
                 cases: parse_cases(&cases)?,
                 duration,
                 sched_timeout,
@@ -368,23 +374,14 @@ fn run(cli: Cli) -> Result<bool> {
             };
             vm::vm_test(&t)
         }
-        Cmd::VmTestFaults { vm, sched, results, models, overload_s, short, probe_limit_ms } => {
-            let cfg = vm.config()?;
-            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
-            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
-            let models = if models.join("slice.model").exists() && models.join("placement.model").exists() {
-                Some(models.canonicalize()?)
-            } else {
-                log::warn!("no trained models in {} (run `make train`): the model overload case is skipped", models.display());
-                None
-            };
+        Cmd::VmTestFaults { vm, run, overload_s, short, probe_limit_ms } => {
             let t = vm::VmFaults {
-                vm: cfg,
-                sched: sched.canonicalize()?,
+                vm: vm.config()?,
+                sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
                 repo: std::env::current_dir()?,
-                models,
-                results,
+                models: run.trained_models()?,
+                results: run.results,
                 overload_s: if short { 15 } else { overload_s },
                 baseline: !short,
                 probe_limit_ms,
@@ -392,29 +389,20 @@ fn run(cli: Cli) -> Result<bool> {
             };
             vm::vm_test_faults(&t)
         }
-        Cmd::Bench { vm, sched, results, models, rustland, reps, quick } => {
-            let cfg = vm.config()?;
-            let sched = sched.map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
-            anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
-            let models = if models.join("slice.model").exists() && models.join("placement.model").exists() {
-                Some(models.canonicalize()?)
-            } else {
-                log::warn!("no trained models in {} (run `make train`): the model scheduler is skipped", models.display());
-                None
-            };
+        Cmd::Bench { vm, run, rustland, reps, quick } => {
             let (rustland, rustland_note) = match rustland {
                 Some(r) if r.exists() => (Some(r.canonicalize()?), String::new()),
                 Some(r) => (None, format!("not built: {} does not exist (`make scx-rustland` failed or was not run; see its log)", r.display())),
                 None => (None, "not requested (pass --rustland PATH; `make bench` builds it with `make scx-rustland`)".into()),
             };
             let t = bench::BenchHost {
-                vm: cfg,
-                sched: sched.canonicalize()?,
+                vm: vm.config()?,
+                sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
-                models,
+                models: run.trained_models()?,
                 rustland,
                 rustland_note,
-                results,
+                results: run.results,
                 reps: if quick { reps.min(3) } else { reps },
                 quick,
                 requested_accel: vm.accel,

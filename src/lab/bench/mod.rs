@@ -9,10 +9,10 @@ pub mod report;
 use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
-use crate::util::{now_stamp, write_atomic};
+use crate::util::write_atomic;
 use crate::vm::host::{self, Accel, VmConfig};
 
 pub struct BenchHost {
@@ -30,11 +30,7 @@ pub struct BenchHost {
 
 /// Boot, benchmark, report. Ok(true) when every planned run produced its numbers.
 pub fn run(t: &BenchHost) -> Result<bool> {
-    let dir = t.results.join(format!("bench-{}", now_stamp()));
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir.canonicalize()?;
-    let mut vm = t.vm.clone();
-    vm.rw_dirs.push(dir.clone());
+    let (dir, vm) = crate::vm::result_dir(&t.results, "bench", &t.vm)?;
     let mut argv = vec![t.mimic.display().to_string(), "bench-guest".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--reps".into(), t.reps.to_string(),
                         "--rustland-note".into(), t.rustland_note.clone()];

@@ -165,6 +165,21 @@ impl Sched {
     }
 }
 
+/// Start the scheduler and wait until it is in charge: the scheduler and how long attaching
+/// took, or the failed check `name` if it never attached.
+fn start_attached(cfg: &FaultsConfig, name: &str, tag: &str, started: Instant) -> Result<Result<(Sched, Duration), Check>> {
+    let mut s = Sched::start(cfg, tag, &[])?;
+    match wait_for(Duration::from_secs(30), || state() == "enabled") {
+        Some(d) => Ok(Ok((s, d))),
+        None => {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+            let why = vec![format!("the scheduler never attached; log: {}", s.log.display())];
+            Ok(Err(check(name, started, "scheduler did not attach".into(), why, json!({}))))
+        }
+    }
+}
+
 fn stress(args: &[String]) -> Result<Child> {
     Command::new("stress-ng")
         .args(args)
@@ -273,12 +288,9 @@ fn killed(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let dmesg0 = dmesg_lines().len();
     let mut reasons = Vec::new();
-    let mut s = Sched::start(cfg, "kill9", &[])?;
-    let Some(enabled) = wait_for(Duration::from_secs(30), || state() == "enabled") else {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-        reasons.push(format!("the scheduler never attached; log: {}", s.log.display()));
-        return Ok(check("kill-9", started, "scheduler did not attach".into(), reasons, json!({})));
+    let (mut s, enabled) = match start_attached(cfg, "kill-9", "kill9", started)? {
+        Ok(x) => x,
+        Err(failed) => return Ok(failed),
     };
     let mut w = stress(&load_args(20))?;
     sleep(Duration::from_secs(3));
@@ -341,12 +353,9 @@ fn stopped(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let dmesg0 = dmesg_lines().len();
     let mut reasons = Vec::new();
-    let mut s = Sched::start(cfg, "sigstop", &[])?;
-    let Some(enabled) = wait_for(Duration::from_secs(30), || state() == "enabled") else {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-        reasons.push(format!("the scheduler never attached; log: {}", s.log.display()));
-        return Ok(check("sigstop", started, "scheduler did not attach".into(), reasons, json!({})));
+    let (mut s, enabled) = match start_attached(cfg, "sigstop", "sigstop", started)? {
+        Ok(x) => x,
+        Err(failed) => return Ok(failed),
     };
     let mut w = stress(&load_args(20))?;
     sleep(Duration::from_secs(3));
@@ -446,14 +455,13 @@ fn restart(cfg: &FaultsConfig) -> Result<Check> {
         reasons.push(e);
         return Ok(check("restart", started, "could not prepare".into(), reasons, json!({})));
     }
-    let mut s = Sched::start(cfg, "restart", &[])?;
-    if wait_for(Duration::from_secs(30), || state() == "enabled").is_none() {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-        let _ = set_cpu1_online(true, Duration::from_secs(60));
-        reasons.push(format!("the scheduler never attached on one CPU; log: {}", s.log.display()));
-        return Ok(check("restart", started, "scheduler did not attach".into(), reasons, json!({})));
-    }
+    let mut s = match start_attached(cfg, "restart", "restart", started)? {
+        Ok((s, _)) => s,
+        Err(failed) => {
+            let _ = set_cpu1_online(true, Duration::from_secs(60));
+            return Ok(failed);
+        }
+    };
     let dmesg0 = dmesg_lines().len();
     let online = set_cpu1_online(true, Duration::from_secs(60));
     let mut reattach = None;
@@ -515,13 +523,10 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         reasons.push(format!("{CPU1_ONLINE} missing: the guest needs 2+ vCPUs with CPU hotplug"));
         return Ok(check("hotplug-offline", started, "no hot-pluggable CPU".into(), reasons, json!({})));
     }
-    let mut s = Sched::start(cfg, "hotplug-offline", &[])?;
-    if wait_for(Duration::from_secs(30), || state() == "enabled").is_none() {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-        reasons.push(format!("the scheduler never attached; log: {}", s.log.display()));
-        return Ok(check("hotplug-offline", started, "scheduler did not attach".into(), reasons, json!({})));
-    }
+    let mut s = match start_attached(cfg, "hotplug-offline", "hotplug-offline", started)? {
+        Ok((s, _)) => s,
+        Err(failed) => return Ok(failed),
+    };
     let mut w = stress(&load_args(20))?;
     sleep(Duration::from_secs(2));
     let offline = set_cpu1_online(false, Duration::from_secs(60));

@@ -28,13 +28,19 @@ pub struct VmTest {
     pub requested_accel: Accel,
 }
 
-/// Boot, run the gate, write `result.json`, print a summary. Ok(true) when everything passed.
-pub fn vm_test(t: &VmTest) -> Result<bool> {
-    let dir = t.results.join(format!("vm-test-{}", now_stamp()));
+/// A new result folder `RESULTS/KIND-<time>` (absolute), and the VM config that may write it.
+pub fn result_dir(results: &std::path::Path, kind: &str, vm: &VmConfig) -> Result<(PathBuf, VmConfig)> {
+    let dir = results.join(format!("{kind}-{}", now_stamp()));
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let mut vm = t.vm.clone();
+    let mut vm = vm.clone();
     vm.rw_dirs.push(dir.clone());
+    Ok((dir, vm))
+}
+
+/// Boot, run the gate, write `result.json`, print a summary. Ok(true) when everything passed.
+pub fn vm_test(t: &VmTest) -> Result<bool> {
+    let (dir, vm) = result_dir(&t.results, "vm-test", &t.vm)?;
 
     let mut argv = vec![t.mimic.display().to_string(), "gate".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--duration".into(), t.duration.to_string(),
@@ -128,11 +134,7 @@ pub struct VmFaults {
 /// Boot, run the fault cases, write `result.json` with one entry per check, print one line per
 /// check. Ok(true) when every check passed.
 pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
-    let dir = t.results.join(format!("vm-test-faults-{}", now_stamp()));
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir.canonicalize()?;
-    let mut vm = t.vm.clone();
-    vm.rw_dirs.push(dir.clone());
+    let (dir, vm) = result_dir(&t.results, "vm-test-faults", &t.vm)?;
     let mut argv = vec![t.mimic.display().to_string(), "faults".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--repo".into(), t.repo.display().to_string(),
                         "--overload-s".into(), t.overload_s.to_string(), "--probe-limit-ms".into(), t.probe_limit_ms.to_string()];
