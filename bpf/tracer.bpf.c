@@ -10,6 +10,11 @@
  *   sched_migrate_task-> counted only
  *
  * CO-RE: built against the vmlinux.h shipped with scx_utils, relocated at load time.
+ *
+ * Cost matters (the tracer must not change what it measures), so the hot paths use what is
+ * cheapest: task-local storage for per-task state (a pointer from the task, no hashing), and
+ * direct loads through the BTF-typed pointers tp_btf hands us (no probe-read helper calls; CO-RE
+ * still relocates the field offsets).
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -44,9 +49,9 @@ struct task_info {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, s32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct task_info);
 } tinfo SEC(".maps");
 
@@ -58,7 +63,7 @@ static __always_inline bool cpu_is_idle(s32 cpu)
 
 	if (!rq)
 		return false;
-	return BPF_CORE_READ(rq, curr) == BPF_CORE_READ(rq, idle);
+	return rq->curr == rq->idle;
 }
 
 /* Runnable tasks and idle CPUs over the whole system, and whether @prev_cpu is idle. */
@@ -75,8 +80,8 @@ static __always_inline void system_view(s32 prev_cpu, u32 *runnable, u32 *idle, 
 		rq = bpf_per_cpu_ptr(&runqueues, c);
 		if (!rq)
 			continue;
-		r += BPF_CORE_READ(rq, nr_running);
-		if (BPF_CORE_READ(rq, curr) == BPF_CORE_READ(rq, idle)) {
+		r += rq->nr_running;
+		if (rq->curr == rq->idle) {
 			i++;
 			if ((s32)c == prev_cpu)
 				pi = 1;
@@ -87,17 +92,10 @@ static __always_inline void system_view(s32 prev_cpu, u32 *runnable, u32 *idle, 
 	*prev_idle = pi;
 }
 
-static __always_inline struct task_info *task_info(s32 pid)
+/* The task's state, created (zeroed) on first use; freed by the kernel with the task. */
+static __always_inline struct task_info *task_info(struct task_struct *p)
 {
-	struct task_info *ti = bpf_map_lookup_elem(&tinfo, &pid);
-
-	if (!ti) {
-		struct task_info zero = {};
-
-		bpf_map_update_elem(&tinfo, &pid, &zero, BPF_NOEXIST);
-		ti = bpf_map_lookup_elem(&tinfo, &pid);
-	}
-	return ti;
+	return bpf_task_storage_get(&tinfo, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
 static __always_inline struct mimic_event *reserve(u8 kind, struct task_struct *p, u64 now)
@@ -111,10 +109,10 @@ static __always_inline struct mimic_event *reserve(u8 kind, struct task_struct *
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = now;
 	e->kind = kind;
-	e->pid = BPF_CORE_READ(p, pid);
-	e->static_prio = BPF_CORE_READ(p, static_prio);
-	e->nr_cpus_allowed = BPF_CORE_READ(p, nr_cpus_allowed);
-	bpf_core_read_str(e->comm, sizeof(e->comm), &p->comm);
+	e->pid = p->pid;
+	e->static_prio = p->static_prio;
+	e->nr_cpus_allowed = p->nr_cpus_allowed;
+	bpf_probe_read_kernel(e->comm, sizeof(e->comm), p->comm);
 	return e;
 }
 
@@ -130,7 +128,7 @@ static __always_inline void submit(struct mimic_event *e)
 
 static __always_inline bool ignored(struct task_struct *p)
 {
-	return BPF_CORE_READ(p, pid) == 0 || BPF_CORE_READ(p, tgid) == self_tgid;
+	return p->pid == 0 || p->tgid == self_tgid;
 }
 
 SEC("tp_btf/sched_switch")
@@ -142,9 +140,7 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 	struct task_info *ti;
 
 	if (!ignored(prev)) {
-		s32 pid = BPF_CORE_READ(prev, pid);
-
-		ti = bpf_map_lookup_elem(&tinfo, &pid);
+		ti = bpf_task_storage_get(&tinfo, prev, 0, 0);
 		if (ti && ti->start_ns) {
 			struct mimic_event *e = reserve(MIMIC_EV_STOP, prev, now);
 
@@ -166,7 +162,7 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 		}
 	}
 	if (!ignored(next)) {
-		ti = task_info(BPF_CORE_READ(next, pid));
+		ti = task_info(next);
 		if (ti)
 			ti->start_ns = now;
 	}
@@ -180,10 +176,10 @@ int BPF_PROG(mimic_waking, struct task_struct *p)
 
 	if (ignored(p))
 		return 0;
-	ti = task_info(BPF_CORE_READ(p, pid));
+	ti = task_info(p);
 	if (!ti)
 		return 0;
-	ti->prev_cpu = BPF_CORE_READ(p, thread_info.cpu);
+	ti->prev_cpu = p->thread_info.cpu;
 	ti->waker_cpu = bpf_get_smp_processor_id();
 	system_view(ti->prev_cpu, &ti->nr_runnable, &ti->idle_cpus, &ti->prev_cpu_idle);
 	ti->waking = 1;
@@ -198,11 +194,11 @@ static __always_inline int on_wakeup(struct task_struct *p, u8 kind)
 
 	if (ignored(p))
 		return 0;
-	ti = task_info(BPF_CORE_READ(p, pid));
+	ti = task_info(p);
 	e = reserve(kind, p, now);
 	if (!e)
 		return 0;
-	e->cpu = BPF_CORE_READ(p, thread_info.cpu);
+	e->cpu = p->thread_info.cpu;
 	e->chosen_idle = cpu_is_idle(e->cpu);
 	if (ti && ti->waking) {
 		e->prev_cpu = ti->prev_cpu;
@@ -243,7 +239,6 @@ int BPF_PROG(mimic_migrate, struct task_struct *p, int dest_cpu)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(mimic_exit, struct task_struct *p)
 {
-	s32 pid = BPF_CORE_READ(p, pid);
 	struct mimic_event *e;
 
 	if (ignored(p))
@@ -251,6 +246,5 @@ int BPF_PROG(mimic_exit, struct task_struct *p)
 	e = reserve(MIMIC_EV_EXIT, p, bpf_ktime_get_ns());
 	if (e)
 		submit(e);
-	bpf_map_delete_elem(&tinfo, &pid);
 	return 0;
 }
