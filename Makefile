@@ -8,6 +8,7 @@
 #   VM_CPUS=2 VM_MEM=2G       guest size;  VM_VERBOSE=1  show the guest kernel's console
 #   MIMIC_CACHE=~/.cache/scx_mimic     downloads, venv, kernel
 #   CARGO_TARGET_DIR          shared cargo target folder (default ./target)
+#   BENCH_QUICK=1 BENCH_REPS=5   `make bench`: quick mode (3 reps, 5 s latency runs), repetitions
 
 SHELL := /bin/bash
 export MIMIC_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scx_mimic
@@ -31,7 +32,7 @@ endif
 all: build
 
 help:
-	@sed -n '1,12p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@sed -n '1,13p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 setup: ## install host packages (apt) and virtme-ng (venv)
 	@$(SETUP)
@@ -101,7 +102,7 @@ unit-test: build ## cargo tests (release profile: nothing is built twice)
 nix-check: ## check flake.nix/flake.lock as deeply as possible without a Nix cache
 	@vm/nix-check.sh
 
-test: build kernel ## unit tests + nix-check + the VM gate; ends with "N passed, N failed"
+test: build kernel ## unit tests + nix-check + the VM gate + fault checks (short); ends with "N passed, N failed"
 	@tests/run-all.sh
 
 clean:
