@@ -3,7 +3,6 @@
 //! the guest (page cache, emulation noise, a busy host) spreads over all of them alike.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +15,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, Histogram};
-use crate::util::{now_rfc3339, write_atomic};
-use crate::vm::gate::{nproc, provide_kconfig, read_trim, wait_timeout, SCX_STATE};
+use crate::util::{now_rfc3339, run_output, write_atomic};
+use crate::vm::gate::{kill_and_reap, nproc, scx_state, start_guest_job, wait_for, wait_timeout};
 use crate::vm::probe::Probe;
 
 /// Printed first thing in the guest.
@@ -104,23 +103,9 @@ struct Outcome {
 
 /// Run a command, capture stdout+stderr, fail on a non-zero exit (naming the command).
 fn run_capture(argv: &[String], limit: Duration) -> Result<String> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", argv[0]))?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || { let mut s = String::new(); let _ = out.read_to_string(&mut s); s });
-    let t_err = std::thread::spawn(move || { let mut s = String::new(); let _ = err.read_to_string(&mut s); s });
-    let st = wait_timeout(&mut child, limit);
-    if st.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let text = format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    let (st, text) = run_output(cmd, limit).with_context(|| format!("cannot start {}", argv[0]))?;
     match st {
         None => bail!("`{}` did not finish within {}s", argv.join(" "), limit.as_secs()),
         Some(s) if !s.success() => bail!("`{}` exited {:?}: {}", argv.join(" "), s.code(),
@@ -141,11 +126,6 @@ fn hog(secs: u64) -> Result<Child> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting the stress-ng CPU hog")
-}
-
-fn stop_child(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
 }
 
 /// The benchmarks, in the order they run within a block.
@@ -189,10 +169,10 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             Outcome { metrics: vec![("time", "s", true, parse::hackbench_seconds(&out)?)], hist: None }
         }
         "cyclictest" => {
-            let h = hog(lat + 10)?;
+            let mut h = hog(lat + 10)?;
             sleep(Duration::from_millis(500));
             let res = run_capture(&argv(&format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000")), limit);
-            stop_child(h);
+            kill_and_reap(&mut h);
             let hist = parse::cyclictest(&res?)?;
             Outcome {
                 metrics: vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
@@ -247,14 +227,10 @@ fn mixed(len: Duration) -> Result<Outcome> {
     })
 }
 
-fn state() -> String {
-    read_trim(SCX_STATE)
-}
-
 /// Start a scheduler (in its own process group) and wait until sched_ext says it is in charge.
 fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<Child> {
-    if state() != "disabled" {
-        bail!("sched_ext state is '{}' before starting {}", state(), s.name);
+    if scx_state() != "disabled" {
+        bail!("sched_ext state is '{}' before starting {}", scx_state(), s.name);
     }
     let f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut child = Command::new(&s.command[0])
@@ -265,19 +241,19 @@ fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<Child> {
         .stderr(f)
         .spawn()
         .with_context(|| format!("starting {}", s.command[0]))?;
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(40) {
-        if state() == "enabled" {
-            return Ok(child);
+    let mut exited = None;
+    let attached = wait_for(Duration::from_secs(40), || {
+        exited = child.try_wait().ok().flatten();
+        scx_state() == "enabled" || exited.is_some()
+    });
+    match (attached, exited) {
+        (Some(_), None) => Ok(child),
+        (_, Some(st)) => bail!("{} exited with {:?} before attaching (log: {})", s.name, st.code(), log.display()),
+        (None, None) => {
+            kill_and_reap(&mut child);
+            bail!("{} did not attach within 40 s (log: {})", s.name, log.display())
         }
-        if let Ok(Some(st)) = child.try_wait() {
-            bail!("{} exited with {:?} before attaching (log: {})", s.name, st.code(), log.display());
-        }
-        sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    bail!("{} did not attach within 40 s (log: {})", s.name, log.display())
 }
 
 /// SIGINT to its process group; wait for the exit and for sched_ext to be disabled again.
@@ -287,15 +263,11 @@ fn stop_scheduler(s: &SchedulerInfo, mut child: Child) -> Result<()> {
     let code = match wait_timeout(&mut child, Duration::from_secs(30)) {
         Some(st) => st.code(),
         None => {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
             bail!("{} did not stop within 30 s of SIGINT", s.name);
         }
     };
-    let t = Instant::now();
-    while state() != "disabled" && t.elapsed() < Duration::from_secs(15) {
-        sleep(Duration::from_millis(100));
-    }
+    let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     if code != Some(0) {
         bail!("{} exited with {code:?} (expected 0 after SIGINT)", s.name);
     }
@@ -328,14 +300,8 @@ pub fn rotation(names: &[String], rep: u32) -> Vec<String> {
 }
 
 pub fn run(cfg: &GuestConfig) -> Result<bool> {
-    println!("{START_MARKER}");
     let started = Instant::now();
-    let release = read_trim("/proc/sys/kernel/osrelease");
-    if !Path::new(SCX_STATE).exists() {
-        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
-    }
-    fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    provide_kconfig(cfg.kconfig.as_deref(), &release)?;
+    let release = start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
     let scheds = schedulers(cfg);
     let names: Vec<String> = scheds.iter().filter(|s| s.available).map(|s| s.name.clone()).collect();
     let benches = benchmarks(cfg.quick);
@@ -360,8 +326,8 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
             let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{}", cfg.reps) };
             println!("[bench {:>5.0}s] block {block}/{total_blocks}: {tag}, scheduler {name}", started.elapsed().as_secs_f64());
             let child = if s.command.is_empty() {
-                if state() != "disabled" {
-                    raw.problems.push(format!("{tag} eevdf: sched_ext state '{}' instead of disabled; block skipped", state()));
+                if scx_state() != "disabled" {
+                    raw.problems.push(format!("{tag} eevdf: sched_ext state '{}' instead of disabled; block skipped", scx_state()));
                     continue;
                 }
                 None
@@ -380,8 +346,8 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
                 let res = run_bench(&b.name, cfg.quick);
                 // A number only counts if the scheduler was still in charge when it was taken.
                 let in_charge = match &child {
-                    None => state() == "disabled",
-                    Some(_) => state() == "enabled",
+                    None => scx_state() == "disabled",
+                    Some(_) => scx_state() == "enabled",
                 };
                 match res {
                     Ok(o) if in_charge => {
@@ -397,7 +363,7 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
                         }
                     }
                     Ok(_) => {
-                        let msg = format!("{tag} {name} {}: the scheduler was no longer in charge (state '{}'); result dropped", b.name, state());
+                        let msg = format!("{tag} {name} {}: the scheduler was no longer in charge (state '{}'); result dropped", b.name, scx_state());
                         println!("[bench] {msg}");
                         raw.problems.push(msg);
                     }

@@ -6,14 +6,13 @@ pub mod guest;
 pub mod parse;
 pub mod report;
 
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use serde_json::json;
 
 use crate::util::write_atomic;
-use crate::vm::host::{self, Accel, VmConfig};
+use crate::vm::host::{Accel, VmConfig};
 
 pub struct BenchHost {
     pub vm: VmConfig,
@@ -43,19 +42,9 @@ pub fn run(t: &BenchHost) -> Result<bool> {
     if let Some(r) = &t.rustland {
         argv.extend(["--rustland".into(), r.display().to_string()]);
     }
-    if let Some(cfg) = &vm.kernel.config {
-        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
-    }
-    let cmd = host::guest_command(&host::guest_env(), &argv);
-    let host_facts = host::host_info();
-    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), guest::START_MARKER)?;
-    let raw: Option<guest::Raw> = fs::read(dir.join(guest::RAW_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let mut reasons = Vec::new();
-    if !outcome.marker_seen {
-        reasons.push(format!("the guest never started the benchmarks (vng rc={}): boot failed, see console.log", outcome.rc));
-    }
+    let crate::vm::GuestRun { outcome, report: raw, host: host_facts, mut reasons } =
+        crate::vm::run_guest::<guest::Raw>(&vm, argv, &dir, guest::START_MARKER, guest::RAW_FILE, "the benchmarks")?;
     let Some(raw) = raw else {
-        reasons.push(format!("the guest wrote no {} (rc={})", guest::RAW_FILE, outcome.rc));
         let env = crate::vm::envelope("bench", &vm, t.requested_accel, &outcome, host_facts, &reasons);
         write_atomic(&dir.join("result.json"), &serde_json::to_vec_pretty(&env)?)?;
         anyhow::bail!("{}", reasons.join("; "));

@@ -19,14 +19,15 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use log::{info, warn};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::gate::{self, dmesg_lines, nproc, read_trim, wait_timeout, Case, GateConfig, SCX_STATE};
+use super::gate::{self, dmesg_lines, nproc, scx_state, wait_for, wait_timeout, Case, GateConfig};
+use super::verdict::is_enable_line;
 use super::probe::Probe;
-use crate::util::{now_rfc3339, write_atomic};
+use crate::util::{now_rfc3339, run_output, write_atomic};
 
 /// Printed first thing in the guest (the host tells a boot failure from a failed check by it).
 pub const START_MARKER: &str = "mimic-faults: start";
@@ -75,24 +76,6 @@ pub struct FaultsReport {
     pub pass: bool,
 }
 
-/// Poll `cond` every 20 ms for at most `limit`; how long it took, or None.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let t = Instant::now();
-    loop {
-        if cond() {
-            return Some(t.elapsed());
-        }
-        if t.elapsed() >= limit {
-            return None;
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-fn state() -> String {
-    read_trim(SCX_STATE)
-}
-
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on a pid we spawned and have not reaped yet.
     unsafe { libc::kill(child.id() as i32, sig) };
@@ -112,9 +95,7 @@ fn dmesg_since(from: usize, patterns: &[&str]) -> Vec<String> {
 
 /// Kernel log lines saying our scheduler was enabled, from index `from` on.
 fn enables_since(from: usize) -> usize {
-    dmesg_lines().iter().skip(from)
-        .filter(|l| l.contains("sched_ext: BPF scheduler") && l.contains("scx_mimic") && l.ends_with("enabled"))
-        .count()
+    dmesg_lines().iter().skip(from).filter(|l| is_enable_line(l, "scx_mimic")).count()
 }
 
 struct Sched {
@@ -124,7 +105,7 @@ struct Sched {
 }
 
 impl Sched {
-    fn start(cfg: &FaultsConfig, tag: &str, args: &[&str]) -> Result<Sched> {
+    fn start(cfg: &FaultsConfig, tag: &str) -> Result<Sched> {
         let log = cfg.out.join(format!("sched-{tag}.log"));
         let report = cfg.out.join(format!("sched-{tag}.json"));
         let _ = fs::remove_file(&report);
@@ -133,7 +114,6 @@ impl Sched {
             .process_group(0)
             .args(["-v", "--stats", "5", "--report"])
             .arg(&report)
-            .args(args)
             .stdin(Stdio::null())
             .stdout(f.try_clone()?)
             .stderr(f)
@@ -157,8 +137,7 @@ impl Sched {
         match wait_timeout(&mut self.child, limit) {
             Some(st) => st.code(),
             None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                gate::kill_and_reap(&mut self.child);
                 None
             }
         }
@@ -168,12 +147,11 @@ impl Sched {
 /// Start the scheduler and wait until it is in charge: the scheduler and how long attaching
 /// took, or the failed check `name` if it never attached.
 fn start_attached(cfg: &FaultsConfig, name: &str, tag: &str, started: Instant) -> Result<Result<(Sched, Duration), Check>> {
-    let mut s = Sched::start(cfg, tag, &[])?;
-    match wait_for(Duration::from_secs(30), || state() == "enabled") {
+    let mut s = Sched::start(cfg, tag)?;
+    match wait_for(Duration::from_secs(30), || scx_state() == "enabled") {
         Some(d) => Ok(Ok((s, d))),
         None => {
-            let _ = s.child.kill();
-            let _ = s.child.wait();
+            gate::kill_and_reap(&mut s.child);
             let why = vec![format!("the scheduler never attached; log: {}", s.log.display())];
             Ok(Err(check(name, started, "scheduler did not attach".into(), why, json!({}))))
         }
@@ -207,8 +185,7 @@ fn wait_workload(w: &mut Child, limit: Duration, reasons: &mut Vec<String>) -> O
             st.code()
         }
         None => {
-            let _ = w.kill();
-            let _ = w.wait();
+            gate::kill_and_reap(w);
             reasons.push(format!("the workload was still running {:.0}s later: the system did not recover", limit.as_secs_f64()));
             None
         }
@@ -270,8 +247,8 @@ fn overload(cfg: &FaultsConfig, name: &str, args: Vec<String>) -> Result<Check> 
 fn overload_eevdf(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let mut reasons = Vec::new();
-    if state() != "disabled" {
-        reasons.push(format!("sched_ext state is '{}', expected disabled (EEVDF)", state()));
+    if scx_state() != "disabled" {
+        reasons.push(format!("sched_ext state is '{}', expected disabled (EEVDF)", scx_state()));
     }
     let mut w = stress(&gate::workload_args(cfg.overload_s, nproc(), 4))?;
     let probe = Probe::start();
@@ -294,13 +271,13 @@ fn killed(cfg: &FaultsConfig) -> Result<Check> {
     };
     let mut w = stress(&load_args(20))?;
     sleep(Duration::from_secs(3));
-    let before = state();
+    let before = scx_state();
     if before != "enabled" {
         reasons.push(format!("state was '{before}' before the kill (scheduler not in charge under load)"));
     }
     // Only the process we started (the supervisor): the scheduling child must go with it.
     signal(&s.child, libc::SIGKILL);
-    let back = wait_for(Duration::from_secs(15), || state() == "disabled");
+    let back = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     let _ = s.child.wait();
     match back {
         None => reasons.push("15 s after kill -9 sched_ext was still not disabled".into()),
@@ -312,18 +289,17 @@ fn killed(cfg: &FaultsConfig) -> Result<Check> {
     let wcode = wait_workload(&mut w, Duration::from_secs(60), &mut reasons);
 
     // The same boot: the scheduler must load again and stop cleanly.
-    let mut again = Sched::start(cfg, "kill9-reload", &[])?;
-    let reenabled = wait_for(Duration::from_secs(30), || state() == "enabled");
+    let mut again = Sched::start(cfg, "kill9-reload")?;
+    let reenabled = wait_for(Duration::from_secs(30), || scx_state() == "enabled");
     let mut reload_code = None;
     if reenabled.is_none() {
         reasons.push("after the kill the scheduler could not be loaded again".into());
-        let _ = again.child.kill();
-        let _ = again.child.wait();
+        gate::kill_and_reap(&mut again.child);
     } else {
         let mut w2 = stress(&load_args(5))?;
         let _ = wait_workload(&mut w2, Duration::from_secs(60), &mut reasons);
-        if state() != "enabled" {
-            reasons.push(format!("the reloaded scheduler lost charge under load (state '{}')", state()));
+        if scx_state() != "enabled" {
+            reasons.push(format!("the reloaded scheduler lost charge under load (state '{}')", scx_state()));
         }
         reload_code = again.stop(Duration::from_secs(20));
         if reload_code != Some(0) {
@@ -361,8 +337,8 @@ fn stopped(cfg: &FaultsConfig) -> Result<Check> {
     sleep(Duration::from_secs(3));
     // Freeze the scheduler's processes (its supervising parent and the scheduling child).
     signal_group(&s.child, libc::SIGSTOP);
-    let ejected = wait_for(Duration::from_secs(30), || state() != "enabled");
-    let disabled = wait_for(Duration::from_secs(30), || state() == "disabled");
+    let ejected = wait_for(Duration::from_secs(30), || scx_state() != "enabled");
+    let disabled = wait_for(Duration::from_secs(30), || scx_state() == "disabled");
     match ejected {
         None => reasons.push("30 s after SIGSTOP the kernel had not ejected the frozen scheduler".into()),
         // The watchdog looks every timeout/2, so ejection comes between 1× and 1.5× the timeout
@@ -372,15 +348,14 @@ fn stopped(cfg: &FaultsConfig) -> Result<Check> {
         Some(_) => {}
     }
     if disabled.is_none() {
-        reasons.push(format!("sched_ext stuck in state '{}' after the ejection", state()));
+        reasons.push(format!("sched_ext stuck in state '{}' after the ejection", scx_state()));
     }
     signal_group(&s.child, libc::SIGCONT);
     let code = wait_timeout(&mut s.child, Duration::from_secs(20)).map(|st| st.code());
     let code = match code {
         Some(c) => c,
         None => {
-            let _ = s.child.kill();
-            let _ = s.child.wait();
+            gate::kill_and_reap(&mut s.child);
             reasons.push("the continued scheduler did not exit by itself within 20 s".into());
             None
         }
@@ -470,9 +445,9 @@ fn restart(cfg: &FaultsConfig) -> Result<Check> {
         Ok(_) => {
             // A restart shows as a new "enabled" line in the kernel log, with the state enabled.
             let t = Instant::now();
-            reattach = wait_for(Duration::from_secs(30), || enables_since(dmesg0) >= 1 && state() == "enabled").map(|_| t.elapsed());
+            reattach = wait_for(Duration::from_secs(30), || enables_since(dmesg0) >= 1 && scx_state() == "enabled").map(|_| t.elapsed());
             if reattach.is_none() {
-                reasons.push(format!("after CPU 1 came online the scheduler did not attach again within 30 s (state '{}')", state()));
+                reasons.push(format!("after CPU 1 came online the scheduler did not attach again within 30 s (state '{}')", scx_state()));
             }
         }
     }
@@ -480,8 +455,8 @@ fn restart(cfg: &FaultsConfig) -> Result<Check> {
     if reattach.is_some() {
         let mut w = stress(&load_args(5))?;
         wcode = wait_workload(&mut w, Duration::from_secs(60), &mut reasons);
-        if state() != "enabled" {
-            reasons.push(format!("the restarted scheduler lost charge under load (state '{}')", state()));
+        if scx_state() != "enabled" {
+            reasons.push(format!("the restarted scheduler lost charge under load (state '{}')", scx_state()));
         }
     }
     let code = s.stop(Duration::from_secs(20));
@@ -535,13 +510,13 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     }
     // Settle: restarted (a second "enabled" line, state enabled) or ejected for a stall.
     let stalled = || !dmesg_since(dmesg0, &["runnable task stall"]).is_empty();
-    let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && state() == "enabled") || (stalled() && state() == "disabled"));
+    let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && scx_state() == "enabled") || (stalled() && scx_state() == "disabled"));
     let outcome = if enables_since(dmesg0) >= 2 {
         "restarted".to_string()
     } else if stalled() {
         "ejected for a stall".to_string()
     } else {
-        format!("left in state '{}'", state())
+        format!("left in state '{}'", scx_state())
     };
     let wcode = wait_workload(&mut w, Duration::from_secs(90), &mut reasons);
     let t = Instant::now();
@@ -557,7 +532,7 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         Ok(Some(st)) => st.code(),
         _ => s.stop(Duration::from_secs(20)),
     };
-    let _ = wait_for(Duration::from_secs(15), || state() == "disabled");
+    let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     let crash = dmesg_since(dmesg0, CRASH_PATTERNS);
     if let Some(first) = crash.first() {
         reasons.push(format!("kernel log has {} crash line(s), first: {first}", crash.len()));
@@ -596,29 +571,13 @@ fn run_bad_input(b: &BadInput) -> Result<Check> {
     let started = Instant::now();
     let dmesg0 = dmesg_lines().len();
     let mut reasons = Vec::new();
-    let mut child = Command::new(&b.argv[0])
-        .args(&b.argv[1..])
-        .envs(b.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", b.argv[0]))?;
-    // Read both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || { let mut s = String::new(); let _ = std::io::Read::read_to_string(&mut out, &mut s); s });
-    let t_err = std::thread::spawn(move || { let mut s = String::new(); let _ = std::io::Read::read_to_string(&mut err, &mut s); s });
-    let code = match wait_timeout(&mut child, Duration::from_secs(120)) {
-        Some(st) => st.code(),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            reasons.push("did not finish within 120 s".into());
-            None
-        }
-    };
-    let text = format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default());
+    let mut cmd = Command::new(&b.argv[0]);
+    cmd.args(&b.argv[1..]).envs(b.env.iter().map(|(k, v)| (*k, v.as_str())));
+    let (st, text) = run_output(cmd, Duration::from_secs(120)).with_context(|| format!("starting {}", b.argv[0]))?;
+    if st.is_none() {
+        reasons.push("did not finish within 120 s".into());
+    }
+    let code = st.and_then(|s| s.code());
     match code {
         Some(0) => reasons.push("exit code 0: the bad input was accepted".into()),
         Some(101) => reasons.push("exit code 101: it panicked".into()),
@@ -640,8 +599,8 @@ fn run_bad_input(b: &BadInput) -> Result<Check> {
         }
     }
     if b.scheduler {
-        if state() != "disabled" {
-            reasons.push(format!("sched_ext state is '{}' after the refused start", state()));
+        if scx_state() != "disabled" {
+            reasons.push(format!("sched_ext state is '{}' after the refused start", scx_state()));
         }
         if enables_since(dmesg0) > 0 {
             reasons.push("the kernel log shows the scheduler attached".into());
@@ -666,7 +625,7 @@ fn stump(kind: &str) -> serde_json::Value {
     })
 }
 
-/// A small dataset of `n` synthetic rows in `dir` (both tables), returning the slice frame.
+/// A small valid dataset of `n` synthetic rows in `dir` (both tables).
 fn write_dataset(dir: &Path, n: usize) -> Result<()> {
     use scx_mimic::replay::{PlacementRow, SliceRow};
     use scx_mimic::task::Task;
@@ -782,13 +741,7 @@ fn bad_inputs(cfg: &FaultsConfig) -> Result<Vec<BadInput>> {
 
 /// Run every case; write faults.json; Ok(true) if every check passed.
 pub fn run(cfg: &FaultsConfig) -> Result<bool> {
-    println!("{START_MARKER}");
-    let release = read_trim("/proc/sys/kernel/osrelease");
-    if !Path::new(SCX_STATE).exists() {
-        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
-    }
-    fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    gate::provide_kconfig(cfg.kconfig.as_deref(), &release)?;
+    let release = gate::start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
 
     let mut checks = Vec::new();
     let mut record = |c: Result<Check>, name: &str| {

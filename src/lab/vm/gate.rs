@@ -18,7 +18,7 @@ use log::{info, warn};
 use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
-use super::verdict::{bad_dmesg_lines, judge, Observation};
+use super::verdict::{bad_dmesg_lines, is_enable_line, judge, Observation};
 use crate::util::{now_rfc3339, write_atomic};
 
 pub const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
@@ -93,13 +93,46 @@ pub struct GateReport {
     pub pass: bool,
 }
 
+/// sched_ext's state: "enabled", "disabled", "enabling", "disabling" (or "missing").
+pub fn scx_state() -> String {
+    read_trim(SCX_STATE)
+}
+
+/// Poll `cond` every 20 ms for at most `limit`; how long it took to hold, or None.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    loop {
+        if cond() {
+            return Some(t.elapsed());
+        }
+        if t.elapsed() >= limit {
+            return None;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn read_trim(path: &str) -> String {
     fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "missing".into())
 }
 
+/// What every guest job (gate, fault checks, benchmarks) does first: print its start marker
+/// (the host tells a boot failure from a failed job by it), check that the kernel has sched_ext,
+/// create the output folder and expose the kernel config for libbpf. Returns the kernel release.
+pub fn start_guest_job(marker: &str, out: &Path, kconfig: Option<&Path>) -> Result<String> {
+    println!("{marker}");
+    let release = read_trim("/proc/sys/kernel/osrelease");
+    if !Path::new(SCX_STATE).exists() {
+        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
+    }
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    provide_kconfig(kconfig, &release)?;
+    Ok(release)
+}
+
 /// libbpf resolves `__kconfig` externs from /proc/config.gz or /boot/config-$(uname -r); the
 /// guest has neither, so put the kernel's config at /boot (on a tmpfs: the root is read-only).
-pub fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
+fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
     let boot_cfg = PathBuf::from(format!("/boot/config-{release}"));
     if Path::new("/proc/config.gz").exists() || boot_cfg.exists() {
         return Ok(());
@@ -144,6 +177,12 @@ pub fn workload_args(duration: u32, n: usize, overcommit: usize) -> Vec<String> 
         .collect()
 }
 
+/// Kill a child and collect it (no zombie left behind); errors mean it is already gone.
+pub fn kill_and_reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let t = Instant::now();
     loop {
@@ -158,7 +197,7 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::
 pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let started = Instant::now();
     let mut obs = Observation {
-        state_before: read_trim(SCX_STATE),
+        state_before: scx_state(),
         expect_model: case.args.iter().any(|a| a == "--model"),
         ..Default::default()
     };
@@ -187,7 +226,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     // Wait for sched_ext to switch to our scheduler (TCG can make this take several seconds).
     let enable_limit = Duration::from_secs((cfg.sched_timeout / 2).max(5) as u64);
     while started.elapsed() < enable_limit {
-        if read_trim(SCX_STATE) == "enabled" {
+        if scx_state() == "enabled" {
             obs.enable_after_s = Some(started.elapsed().as_secs_f64());
             obs.ops_seen.push(read_trim(SCX_OPS));
             break;
@@ -221,7 +260,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
                 obs.workload_exit_code = stress.wait().ok().and_then(|s| s.code());
                 break;
             }
-            let (state, ops) = (read_trim(SCX_STATE), read_trim(SCX_OPS));
+            let (state, ops) = (scx_state(), read_trim(SCX_OPS));
             obs.samples += 1;
             if state == "enabled" && ops.starts_with(&cfg.ops_prefix) {
                 obs.samples_enabled_ours += 1;
@@ -239,8 +278,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     match wait_timeout(&mut sched, left) {
         Some(st) => obs.sched_exit_code = st.code(),
         None => {
-            let _ = sched.kill();
-            let _ = sched.wait();
+            kill_and_reap(&mut sched);
         }
     }
     let after = dmesg_lines();
@@ -248,8 +286,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     obs.dmesg_bad = bad_dmesg_lines(after.iter().skip(dmesg_before).map(String::as_str), 20);
     // A scheduler that stalls the system also stalls this gate, which then never sees the state
     // flip; the kernel log still says whether it attached.
-    obs.enabled_in_dmesg = after.iter().skip(dmesg_before)
-        .any(|l| l.contains("sched_ext: BPF scheduler") && l.contains(&cfg.ops_prefix) && l.ends_with("enabled"));
+    obs.enabled_in_dmesg = after.iter().skip(dmesg_before).any(|l| is_enable_line(l, &cfg.ops_prefix));
 
     if let Ok(text) = fs::read_to_string(&report) {
         match serde_json::from_str::<serde_json::Value>(&text) {
@@ -263,10 +300,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let reasons = judge(&obs, &cfg.ops_prefix);
     let checks_passed = reasons.is_empty();
     // Wait until sched_ext is fully back to the default scheduler before the next case.
-    let t = Instant::now();
-    while read_trim(SCX_STATE) != "disabled" && t.elapsed() < Duration::from_secs(15) {
-        sleep(Duration::from_millis(100));
-    }
+    let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     Ok(CaseResult {
         as_expected: checks_passed == case.expect_pass,
         checks_passed,
@@ -281,16 +315,10 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
 /// Run all cases; write `gate.json` into the output folder; Ok(true) if every case went as
 /// expected.
 pub fn run(cfg: &GateConfig) -> Result<bool> {
-    println!("{START_MARKER}");
-    let release = read_trim("/proc/sys/kernel/osrelease");
-    if !Path::new(SCX_STATE).exists() {
-        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
-    }
+    let release = start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
     if !cfg.sched.exists() {
         bail!("scheduler binary {} not found", cfg.sched.display());
     }
-    fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    provide_kconfig(cfg.kconfig.as_deref(), &release)?;
 
     let mut results = Vec::new();
     for case in &cfg.cases {

@@ -111,8 +111,7 @@ pub fn kvm_works() -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    super::gate::kill_and_reap(&mut child);
     true
 }
 

@@ -38,6 +38,35 @@ pub fn result_dir(results: &std::path::Path, kind: &str, vm: &VmConfig) -> Resul
     Ok((dir, vm))
 }
 
+/// What one guest job produced: how the boot went, the report the job wrote (if readable), the
+/// host's facts, and why the run cannot be trusted when it cannot.
+pub struct GuestRun<T> {
+    pub outcome: host::BootOutcome,
+    pub report: Option<T>,
+    pub host: serde_json::Value,
+    pub reasons: Vec<String>,
+}
+
+/// Boot the guest and run the job `argv` (given `--kconfig` when the kernel has a config), whose
+/// output folder is `dir` and which prints `marker` first and writes `dir/report_file`.
+pub fn run_guest<T: serde::de::DeserializeOwned>(vm: &VmConfig, mut argv: Vec<String>, dir: &std::path::Path, marker: &str,
+                                                 report_file: &str, job: &str) -> Result<GuestRun<T>> {
+    if let Some(cfg) = &vm.kernel.config {
+        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
+    }
+    let cmd = host::guest_command(&host::guest_env(), &argv);
+    let host = host::host_info();
+    let outcome = host::boot(vm, &cmd, &dir.join("console.log"), marker)?;
+    let report: Option<T> = fs::read(dir.join(report_file)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut reasons = Vec::new();
+    if !outcome.marker_seen {
+        reasons.push(format!("the guest never started {job} (vng rc={}): boot failed, see console.log", outcome.rc));
+    } else if report.is_none() {
+        reasons.push(format!("{job} wrote no readable {report_file} (guest rc={}): see console.log", outcome.rc));
+    }
+    Ok(GuestRun { outcome, report, host, reasons })
+}
+
 /// Boot, run the gate, write `result.json`, print a summary. Ok(true) when everything passed.
 pub fn vm_test(t: &VmTest) -> Result<bool> {
     let (dir, vm) = result_dir(&t.results, "vm-test", &t.vm)?;
@@ -45,25 +74,12 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
     let mut argv = vec![t.mimic.display().to_string(), "gate".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--duration".into(), t.duration.to_string(),
                         "--sched-timeout".into(), t.sched_timeout.to_string()];
-    if let Some(cfg) = &vm.kernel.config {
-        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
-    }
     for c in &t.cases {
         let spec = format!("{}:{}:{}", c.name, if c.expect_pass { "pass" } else { "fail" }, c.args.join(" "));
         argv.extend(["--case".into(), spec]);
     }
-    let cmd = host::guest_command(&host::guest_env(), &argv);
-    let host = host::host_info();
-    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), gate::START_MARKER)?;
-
-    let gate_path = dir.join("gate.json");
-    let gate: Option<GateReport> = fs::read(&gate_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let mut reasons = Vec::new();
-    if !outcome.marker_seen {
-        reasons.push(format!("the guest never started the gate (vng rc={}): boot failed, see console.log", outcome.rc));
-    } else if gate.is_none() {
-        reasons.push(format!("the gate wrote no gate.json (guest rc={})", outcome.rc));
-    }
+    let GuestRun { outcome, report: gate, host, mut reasons } =
+        run_guest::<GateReport>(&vm, argv, &dir, gate::START_MARKER, "gate.json", "the gate")?;
     if let Some(g) = &gate {
         for c in g.cases.iter().filter(|c| !c.as_expected) {
             reasons.push(format!("case {}: {}", c.case.name,
@@ -144,19 +160,8 @@ pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
     if t.baseline {
         argv.push("--baseline".into());
     }
-    if let Some(cfg) = &vm.kernel.config {
-        argv.extend(["--kconfig".into(), cfg.display().to_string()]);
-    }
-    let cmd = host::guest_command(&host::guest_env(), &argv);
-    let host = host::host_info();
-    let outcome = host::boot(&vm, &cmd, &dir.join("console.log"), faults::START_MARKER)?;
-    let report: Option<faults::FaultsReport> = fs::read(dir.join("faults.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let mut reasons = Vec::new();
-    if !outcome.marker_seen {
-        reasons.push(format!("the guest never started the fault checks (vng rc={}): boot failed, see console.log", outcome.rc));
-    } else if report.is_none() {
-        reasons.push(format!("the guest wrote no faults.json (rc={}): it died during a check, see console.log", outcome.rc));
-    }
+    let GuestRun { outcome, report, host, mut reasons } =
+        run_guest::<faults::FaultsReport>(&vm, argv, &dir, faults::START_MARKER, "faults.json", "the fault checks")?;
     if let Some(r) = &report {
         reasons.extend(r.checks.iter().filter(|c| !c.pass).map(|c| format!("{}: {}", c.name, c.reasons.join("; "))));
     }

@@ -19,6 +19,12 @@ pub fn bad_dmesg_lines<'a>(lines: impl IntoIterator<Item = &'a str>, limit: usiz
         .collect()
 }
 
+/// Whether a kernel log line says the sched_ext scheduler whose ops name starts with `ops_prefix`
+/// was enabled (`sched_ext: BPF scheduler "scx_mimic_…" enabled`).
+pub fn is_enable_line(line: &str, ops_prefix: &str) -> bool {
+    line.contains("sched_ext: BPF scheduler") && line.contains(ops_prefix) && line.ends_with("enabled")
+}
+
 /// What one gate case observed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Observation {
@@ -180,6 +186,8 @@ mod tests {
                    [ 12.0] sched_ext: scx_mimic: runnable task stall (kworker/u8:2[71] failed to run for 5.2s)\n\
                    [ 12.1] sched_ext: BPF scheduler \"scx_mimic\" disabled (error)\n\
                    [ 13.0] WARNING: CPU: 1 PID: 0 at kernel/sched/ext.c:123\n";
+        assert_eq!(log.lines().filter(|l| is_enable_line(l, "scx_mimic")).count(), 1);
+        assert!(!log.lines().any(|l| is_enable_line(l, "rustland")));
         let bad = bad_dmesg_lines(log.lines(), 10);
         assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(bad[0].contains("runnable task stall"));
