@@ -42,4 +42,33 @@ struct mimic_event {
 	char comm[MIMIC_COMM_LEN];
 };
 
+/*
+ * Transport: one lock-free ring per CPU instead of a BPF ring buffer. Under emulation a ring
+ * buffer reservation (a global spinlock with interrupts off) cost more than the rest of an event
+ * together; a per-CPU ring needs one atomic add on a CPU-local counter and plain stores.
+ *
+ * The rings live in one BPF_F_MMAPABLE array of slots (CPU c owns slots [c*n, (c+1)*n), n a power
+ * of two); their counters live in .bss. Both are mapped into the tracer process.
+ *   BPF:        reserve position `reserved++` (if fewer than n - MIMIC_RING_SLACK slots are
+ *               unconsumed; else count a drop), fill the slot, then publish it by setting
+ *               slot.seq = position + 1 (an ordered exchange).
+ *   user space: read slots from `consumed` on while slot.seq == consumed + 1, copy, then store
+ *               the new `consumed`.
+ * seq makes a slot visible only once it is complete, also when a program interrupts another on
+ * the same CPU between its reserve and its publish.
+ */
+#define MIMIC_RING_SLACK 8
+
+struct mimic_ring_head {
+	u64 reserved;       /* positions handed out on this CPU (BPF) */
+	u64 consumed;       /* positions copied out (user space) */
+	u64 dropped;        /* events lost because the ring was full */
+	u64 pad[5];         /* one cache line per CPU */
+};
+
+struct mimic_slot {
+	u64 seq;            /* position + 1 once the event is complete */
+	struct mimic_event ev;
+};
+
 #endif /* __MIMIC_TRACER_INTF_H */

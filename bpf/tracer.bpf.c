@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * scx_mimic tracer: records what the kernel's default scheduler (EEVDF) decided, with the
- * features known at that moment, and streams it to user space through a ring buffer.
+ * features known at that moment, and streams it to user space through per-CPU rings (bpf/intf.h).
  *
  *   sched_switch      -> STOP for the task switched out (how long it ran, blocked or preempted)
  *   sched_waking      -> remembers prev CPU, waker CPU and the system view *before* placement
@@ -9,12 +9,18 @@
  *   sched_process_exit-> EXIT
  *   sched_migrate_task-> counted only
  *
+ * Only fair-class tasks (SCHED_NORMAL/BATCH/IDLE, not boosted to RT) are recorded: they are the
+ * ones EEVDF places and slices. RT, deadline and stop-class tasks follow other classes' rules.
+ *
  * CO-RE: built against the vmlinux.h shipped with scx_utils, relocated at load time.
  *
- * Cost matters (the tracer must not change what it measures), so the hot paths use what is
- * cheapest: task-local storage for per-task state (a pointer from the task, no hashing), and
- * direct loads through the BTF-typed pointers tp_btf hands us (no probe-read helper calls; CO-RE
- * still relocates the field offsets).
+ * Cost matters (the tracer must not change what it measures), and sched_switch is the hottest
+ * path, so it keeps no state of its own: the length of the stint that just ended is what the
+ * kernel itself accounted (se.sum_exec_runtime minus se.prev_sum_exec_runtime, which EEVDF sets
+ * when it picks the task). Per-task state is needed only from sched_waking to sched_wakeup and
+ * lives in task-local storage (a pointer from the task, no hashing). Task and run-queue fields
+ * are read with direct loads through the BTF-typed pointers tp_btf hands us (no probe-read helper
+ * calls; CO-RE still relocates the field offsets).
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -27,19 +33,22 @@ char _license[] SEC("license") = "GPL";
 const volatile u32 nr_cpus = 1;     /* CPUs to scan (set by user space) */
 const volatile s32 self_tgid = 0;   /* the tracer's own process, not recorded */
 
+const volatile u32 ring_slots = 1; /* slots per CPU ring, a power of two (set by user space) */
+
 /* Counters read by user space. */
-u64 nr_events;
-u64 nr_dropped;
 u64 nr_migrations;
+struct mimic_ring_head rings[MIMIC_MAX_CPUS];
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 32 << 20);
-} events SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, u32);
+	__type(value, struct mimic_slot);
+	__uint(max_entries, 1);     /* nr_cpus * ring_slots, set by user space */
+} slots SEC(".maps");
 
-/* Per-task state between events. */
+/* Per-task state from sched_waking to sched_wakeup. */
 struct task_info {
-	u64 start_ns;       /* when it was last switched in (0: unknown) */
 	s32 prev_cpu;       /* at sched_waking */
 	s32 waker_cpu;
 	u32 nr_runnable;
@@ -98,74 +107,111 @@ static __always_inline struct task_info *task_info(struct task_struct *p)
 	return bpf_task_storage_get(&tinfo, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
-static __always_inline struct mimic_event *reserve(u8 kind, struct task_struct *p, u64 now)
+/*
+ * A CPU's run queue clock (sched_clock, ns): the event timestamp. Each program reads the clock of
+ * a run queue the kernel has just updated, so it is fresh, and it is a load from memory, where
+ * bpf_ktime_get_ns() reads the clock source (under emulation that read cost as much as the rest
+ * of a sched_switch event).
+ */
+static __always_inline u64 rq_clock(s32 cpu)
 {
-	struct mimic_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct rq *rq = bpf_per_cpu_ptr(&runqueues, cpu);
 
-	if (!e) {
-		__sync_fetch_and_add(&nr_dropped, 1);
-		return NULL;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = now;
-	e->kind = kind;
-	e->pid = p->pid;
-	e->static_prio = p->static_prio;
-	e->nr_cpus_allowed = p->nr_cpus_allowed;
-	bpf_probe_read_kernel(e->comm, sizeof(e->comm), p->comm);
-	return e;
+	return rq ? rq->clock : 0;
 }
 
 /*
- * No wakeup per event: user space drains the ring every 50 ms instead. At thousands of events a
- * second, waking the consumer for each one cost the traced workload more than the tracing did.
+ * A slot in this CPU's ring, zeroed and stamped, or NULL (ring full: counted as a drop). @ts is
+ * the run queue clock of the CPU the decision was about (see the programs).
  */
-static __always_inline void submit(struct mimic_event *e)
+static __always_inline struct mimic_slot *reserve(u8 kind, struct task_struct *p, u64 ts, u64 *posp)
 {
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	__sync_fetch_and_add(&nr_events, 1);
+	u32 cpu = bpf_get_smp_processor_id();
+	struct mimic_ring_head *h;
+	struct mimic_slot *s;
+	u64 pos;
+	u32 idx;
+
+	if (cpu >= nr_cpus || cpu >= MIMIC_MAX_CPUS)
+		return NULL;
+	h = &rings[cpu];
+	/* The slack leaves room for a program that interrupts this one on the same CPU. */
+	if (h->reserved - *(volatile u64 *)&h->consumed >= ring_slots - MIMIC_RING_SLACK) {
+		__sync_fetch_and_add(&h->dropped, 1);
+		return NULL;
+	}
+	pos = __sync_fetch_and_add(&h->reserved, 1);
+	idx = cpu * ring_slots + (u32)(pos & (ring_slots - 1));
+	s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s)     /* cannot happen: the map holds nr_cpus * ring_slots slots */
+		return NULL;
+	*posp = pos;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	s->ev.ts_ns = ts;
+	s->ev.kind = kind;
+	s->ev.pid = p->pid;
+	s->ev.static_prio = p->static_prio;
+	s->ev.nr_cpus_allowed = p->nr_cpus_allowed;
+	/* Two 8-byte loads, not a probe-read helper call. */
+	((u64 *)s->ev.comm)[0] = ((const u64 *)p->comm)[0];
+	((u64 *)s->ev.comm)[1] = ((const u64 *)p->comm)[1];
+	return s;
 }
 
+/* Make the slot at @pos visible to user space: an ordered exchange, after all the stores above. */
+static __always_inline void publish(struct mimic_slot *s, u64 pos)
+{
+	__sync_lock_test_and_set(&s->seq, pos + 1);
+}
+
+#define MIMIC_SCHED_NORMAL 0
+#define MIMIC_SCHED_BATCH 3
+#define MIMIC_SCHED_IDLE 5
+#define MIMIC_SCHED_EXT 7       /* in the fair class while no sched_ext scheduler is loaded */
+#define MIMIC_MAX_RT_PRIO 100
+
+/* Not recorded: idle tasks, the tracer itself, and tasks EEVDF does not schedule. */
 static __always_inline bool ignored(struct task_struct *p)
 {
-	return p->pid == 0 || p->tgid == self_tgid;
+	u32 policy;
+
+	if (p->pid == 0 || p->tgid == self_tgid)
+		return true;
+	policy = p->policy;
+	if (policy != MIMIC_SCHED_NORMAL && policy != MIMIC_SCHED_BATCH &&
+	    policy != MIMIC_SCHED_IDLE && policy != MIMIC_SCHED_EXT)
+		return true;
+	/* Priority-inheritance boosted to RT: the RT class runs it for now. */
+	return p->prio < MIMIC_MAX_RT_PRIO;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	u64 now = bpf_ktime_get_ns();
 	s32 cpu = bpf_get_smp_processor_id();
-	struct task_info *ti;
+	struct mimic_slot *s;
+	u64 pos, ran;
 
-	if (!ignored(prev)) {
-		ti = bpf_task_storage_get(&tinfo, prev, 0, 0);
-		if (ti && ti->start_ns) {
-			struct mimic_event *e = reserve(MIMIC_EV_STOP, prev, now);
-
-			if (e) {
-				e->cpu = cpu;
-				e->ran_ns = now - ti->start_ns;
-				/* Blocked if it gave up the CPU in a sleeping state; preempted otherwise. */
-				e->voluntary = !preempt && prev_state != 0;
-				/*
-				 * A preempted task is runnable again at once: the view is its decision's.
-				 * A task that blocked decides nothing now (its wakeup will), so the
-				 * per-CPU scan is skipped: it is most of the tracer's cost.
-				 */
-				if (!e->voluntary)
-					system_view(cpu, &e->nr_runnable, &e->idle_cpus, &e->prev_cpu_idle);
-				submit(e);
-			}
-			ti->start_ns = 0;
-		}
-	}
-	if (!ignored(next)) {
-		ti = task_info(next);
-		if (ti)
-			ti->start_ns = now;
-	}
+	if (ignored(prev))
+		return 0;
+	/* __schedule() has just updated this CPU's clock. */
+	s = reserve(MIMIC_EV_STOP, prev, rq_clock(cpu), &pos);
+	if (!s)
+		return 0;
+	s->ev.cpu = cpu;
+	/* The stint's CPU time as the kernel accounted it (prev_sum_exec_runtime: set at pick). */
+	ran = prev->se.sum_exec_runtime - prev->se.prev_sum_exec_runtime;
+	s->ev.ran_ns = (s64)ran > 0 ? ran : 0;
+	/* Blocked if it gave up the CPU in a sleeping state; preempted otherwise. */
+	s->ev.voluntary = !preempt && prev_state != 0;
+	/*
+	 * A preempted task is runnable again at once: the view is its decision's. A task that
+	 * blocked decides nothing now (its wakeup will), so the per-CPU scan is skipped.
+	 */
+	if (!s->ev.voluntary)
+		system_view(cpu, &s->ev.nr_runnable, &s->ev.idle_cpus, &s->ev.prev_cpu_idle);
+	publish(s, pos);
 	return 0;
 }
 
@@ -188,32 +234,35 @@ int BPF_PROG(mimic_waking, struct task_struct *p)
 
 static __always_inline int on_wakeup(struct task_struct *p, u8 kind)
 {
-	u64 now = bpf_ktime_get_ns();
-	struct mimic_event *e;
+	s32 chosen = p->thread_info.cpu;
 	struct task_info *ti;
+	struct mimic_slot *s;
+	u64 pos;
 
 	if (ignored(p))
 		return 0;
-	ti = task_info(p);
-	e = reserve(kind, p, now);
-	if (!e)
+	/* Created at sched_waking; a new task has none (and needs none). */
+	ti = bpf_task_storage_get(&tinfo, p, 0, 0);
+	/* The chosen CPU's run queue is locked and its clock just updated for the enqueue. */
+	s = reserve(kind, p, rq_clock(chosen), &pos);
+	if (!s)
 		return 0;
-	e->cpu = p->thread_info.cpu;
-	e->chosen_idle = cpu_is_idle(e->cpu);
+	s->ev.cpu = chosen;
+	s->ev.chosen_idle = cpu_is_idle(chosen);
 	if (ti && ti->waking) {
-		e->prev_cpu = ti->prev_cpu;
-		e->waker_cpu = ti->waker_cpu;
-		e->nr_runnable = ti->nr_runnable;
-		e->idle_cpus = ti->idle_cpus;
-		e->prev_cpu_idle = ti->prev_cpu_idle;
+		s->ev.prev_cpu = ti->prev_cpu;
+		s->ev.waker_cpu = ti->waker_cpu;
+		s->ev.nr_runnable = ti->nr_runnable;
+		s->ev.idle_cpus = ti->idle_cpus;
+		s->ev.prev_cpu_idle = ti->prev_cpu_idle;
 		ti->waking = 0;
 	} else {
 		/* A new task: it was forked on the parent's CPU, which is the waker's too. */
-		e->prev_cpu = bpf_get_smp_processor_id();
-		e->waker_cpu = e->prev_cpu;
-		system_view(e->prev_cpu, &e->nr_runnable, &e->idle_cpus, &e->prev_cpu_idle);
+		s->ev.prev_cpu = bpf_get_smp_processor_id();
+		s->ev.waker_cpu = s->ev.prev_cpu;
+		system_view(s->ev.prev_cpu, &s->ev.nr_runnable, &s->ev.idle_cpus, &s->ev.prev_cpu_idle);
 	}
-	submit(e);
+	publish(s, pos);
 	return 0;
 }
 
@@ -239,12 +288,20 @@ int BPF_PROG(mimic_migrate, struct task_struct *p, int dest_cpu)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(mimic_exit, struct task_struct *p)
 {
-	struct mimic_event *e;
+	s32 cpu = bpf_get_smp_processor_id();
+	struct mimic_slot *s;
+	u64 pos;
 
 	if (ignored(p))
 		return 0;
-	e = reserve(MIMIC_EV_EXIT, p, bpf_ktime_get_ns());
-	if (e)
-		submit(e);
+	/*
+	 * This CPU's clock may be up to a tick old here, but it is never older than the moment the
+	 * exiting task was switched in, so it still sorts after the task's earlier events.
+	 */
+	s = reserve(MIMIC_EV_EXIT, p, rq_clock(cpu), &pos);
+	if (s) {
+		s->ev.cpu = cpu;
+		publish(s, pos);
+	}
 	return 0;
 }

@@ -221,6 +221,11 @@ enum Cmd {
         /// Run id stored in every row [default: the dataset folder's name].
         #[arg(long)]
         run_id: Option<String>,
+        /// Also measure the tracer's own BPF programs (kernel run-time statistics: calls and time
+        /// in each, written to meta.json). The statistics cost two clock reads per call, so leave
+        /// them off for real traces.
+        #[arg(long)]
+        bpf_stats: bool,
         /// Or: a command to run (through sh -c) while tracing.
         #[arg(trailing_var_arg = true)]
         command: Vec<String>,
@@ -436,7 +441,7 @@ fn run(cli: Cli) -> Result<bool> {
             println!("accel   {:?}", cfg.accel);
             Ok(true)
         }
-        Cmd::Trace { out, mix, duration, workloads, run_id, command } => {
+        Cmd::Trace { out, mix, duration, workloads, run_id, bpf_stats, command } => {
             let run_id = run_id.unwrap_or_else(|| out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()));
             let (cmd, desc, default_secs) = match &mix {
                 Some(m) => {
@@ -456,6 +461,7 @@ fn run(cli: Cli) -> Result<bool> {
                 command: cmd,
                 workload: desc,
                 run_id,
+                bpf_stats,
             };
             let s = trace::run(&opts)?;
             println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows -> {}",
@@ -494,8 +500,12 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Cmd::TraceOverhead { benchmark, reps, out } => {
             let o = trace::overhead::run(&benchmark, reps, &out)?;
-            println!("trace overhead: {} median {:.3}s plain vs {:.3}s traced ({:+.1}%) over {} interleaved repetitions",
-                     o.benchmark, o.plain_median_s, o.traced_median_s, o.overhead_pct, o.reps);
+            println!("trace overhead: {} median {:.3}s plain vs {:.3}s traced ({:+.1}%, 90% CI {:+.1}%..{:+.1}%) over {} interleaved repetitions",
+                     o.benchmark, o.plain_median_s, o.traced_median_s, o.overhead_pct, o.ci90_pct[0], o.ci90_pct[1], o.reps);
+            if let Some(b) = &o.bpf {
+                println!("trace overhead: the tracer's BPF programs ran {:.1} ms in a {:.2} s run on {} CPUs: {:.2}% of the CPU time",
+                         b.total_run_time_ns as f64 / 1e6, b.benchmark_s, b.cpus, b.cpu_share_pct);
+            }
             Ok(true)
         }
         Cmd::Workload { mix, workloads } => {
