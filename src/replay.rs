@@ -2,7 +2,8 @@
 //!
 //! The tracer (`bpf/tracer.bpf.c`) records, under the kernel's default scheduler (EEVDF):
 //! * **stop** events (`sched_switch`, for the task switched out): how long it ran since it was
-//!   switched in and whether it left voluntarily (blocked) or was preempted;
+//!   picked (the CPU time the kernel accounted) and whether it left voluntarily (blocked) or was
+//!   preempted;
 //! * **wakeup** events (`sched_waking` + `sched_wakeup`/`sched_wakeup_new`): the task's previous
 //!   CPU, the waker's CPU, the CPU EEVDF chose and whether that CPU was idle;
 //! * **exit** events.
@@ -29,7 +30,7 @@ pub enum EventKind {
     Exit,
 }
 
-/// One tracer event, decoded from the BPF ring buffer.
+/// One tracer event, decoded from the tracer's per-CPU rings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TraceEvent {
     pub ts_ns: u64,

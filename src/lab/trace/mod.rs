@@ -73,6 +73,17 @@ pub struct TraceSummary {
     /// With --bpf-stats: calls and time of each BPF program while tracing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bpf_programs: Vec<ProgStats>,
+    /// CPU time this process spent while tracing (draining the rings), s.
+    pub consumer_cpu_s: f64,
+}
+
+/// CPU time (user + system) of this process so far, s.
+fn own_cpu_s() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Turn on the kernel's BPF run-time statistics for as long as the returned descriptor lives.
@@ -290,6 +301,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         None => None,
     };
     let started = Instant::now();
+    let cpu_at_start = own_cpu_s();
     let pb = match opts.duration {
         Some(d) => ProgressBar::new(d.as_secs()),
         None => ProgressBar::new_spinner(),
@@ -335,6 +347,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     }
     // Stop recording, then drain what is already in the rings.
     let bpf_programs = if stats_fd.is_some() { prog_stats(&skel) } else { Vec::new() };
+    let consumer_cpu_s = own_cpu_s() - cpu_at_start;
     drop(stats_fd);
     skel.links = Default::default();
     rings.drain(&mut recorded, &mut bad);
@@ -374,6 +387,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         stopped_by,
         workload_exit_code,
         bpf_programs,
+        consumer_cpu_s,
     };
     dataset::write_parquet(&mut dataset::slice_frame(&opts.run_id, &r.slices)?, &opts.out.join(dataset::SLICE_FILE))?;
     dataset::write_parquet(&mut dataset::placement_frame(&opts.run_id, &r.placements)?, &opts.out.join(dataset::PLACEMENT_FILE))?;
