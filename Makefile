@@ -9,6 +9,8 @@
 #   MIMIC_CACHE=~/.cache/scx_mimic     downloads, venv, kernel
 #   CARGO_TARGET_DIR          shared cargo target folder (default ./target)
 #   BENCH_QUICK=1 BENCH_REPS=5   `make bench`: quick mode (3 reps, 5 s latency runs), repetitions
+#   REPS=40                   `make trace-overhead`: repetitions of each side
+#   OVERHEAD_BENCH="..." OVERHEAD_OUT=file   its benchmark (prints Time: or Total time:) and result
 
 SHELL := /bin/bash
 export MIMIC_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scx_mimic
@@ -88,10 +90,12 @@ bench: build kernel ## benchmark EEVDF vs heuristic vs model (vs scx_rustland) i
 bench-model: ## criterion benchmark of flat-tree inference (median ns per decision)
 	$(CARGO) bench -p scx_mimic --bench predict
 
-REPS ?= 10
+REPS ?= 40
+OVERHEAD_BENCH ?= hackbench -g 4 -l 200
+OVERHEAD_OUT ?= $(CURDIR)/datasets/overhead.json
 trace-overhead: build kernel ## measure the tracer's cost on hackbench in the guest → datasets/overhead.json
-	$(BIN)/mimic vm-run --kernel-env $(KERNEL_ENV) --rw $(CURDIR)/datasets -- \
-	  $(BIN)/mimic trace-overhead --reps $(REPS) --out $(CURDIR)/datasets/overhead.json
+	$(BIN)/mimic vm-run --kernel-env $(KERNEL_ENV) --rw $(dir $(OVERHEAD_OUT)) -- \
+	  $(BIN)/mimic trace-overhead --reps $(REPS) --benchmark "'$(OVERHEAD_BENCH)'" --out $(OVERHEAD_OUT)
 
 vm-check: kernel build ## check kernel config, vng and KVM/TCG
 	$(BIN)/mimic vm-check --kernel-env $(KERNEL_ENV)

@@ -286,7 +286,7 @@ enum Cmd {
     /// (In the guest) measure what tracing costs: run BENCHMARK alternately without and with
     /// `mimic trace` attached, REPS times each, and compare the medians of its reported times.
     TraceOverhead {
-        /// A benchmark that prints "Time: SECONDS" (hackbench does).
+        /// A benchmark that prints "Time: SECONDS" (hackbench) or "Total time: SECONDS" (perf bench).
         #[arg(long, default_value = "hackbench -g 4 -l 200")]
         benchmark: String,
         #[arg(long, default_value_t = 5)]

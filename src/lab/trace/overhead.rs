@@ -65,11 +65,14 @@ pub struct ProgCost {
 /// Programs on tracepoints that run with preemption enabled.
 const PREEMPTIBLE: [&str; 1] = ["mimic_exit"];
 
-/// hackbench and perf bench print "Time: 1.234"; take the last such number.
+/// hackbench prints "Time: 1.234", perf bench "Total time: 1.234 [sec]"; take the last such number.
 pub fn parse_time(output: &str) -> Option<f64> {
     output
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("Time:").map(str::trim))
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("Time:").or_else(|| l.strip_prefix("Total time:")).map(str::trim)
+        })
         .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .next_back()
 }
@@ -226,7 +229,8 @@ mod tests {
         let hb = "Running in process mode with 4 groups using 40 file descriptors each (== 160 tasks)\nEach sender will pass 200 messages of 100 bytes\nTime: 1.618\n";
         assert_eq!(parse_time(hb), Some(1.618));
         let perf = "# Running 'sched/messaging' benchmark:\n# 20 sender and receiver processes per group\n     Total time: 0.123 [sec]\n";
-        assert_eq!(parse_time(perf), None, "perf prints 'Total time:', not 'Time:'");
+        assert_eq!(parse_time(perf), Some(0.123));
+        assert_eq!(parse_time("Time: n/a\n"), None);
         assert_eq!(parse_time("mimic trace: 10 events\nTime: 2.5\n"), Some(2.5));
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
