@@ -25,8 +25,8 @@ enum mimic_event_kind {
 };
 
 struct mimic_event {
-	u64 ts_ns;          /* bpf_ktime_get_ns() */
-	u64 ran_ns;         /* STOP: time since the task was switched in */
+	u64 ts_ns;          /* run-queue clock (sched_clock) of the CPU concerned */
+	u64 ran_ns;         /* STOP: CPU time of the stint since the task was picked */
 	s32 pid;            /* thread id */
 	s32 cpu;            /* STOP: CPU it ran on; WAKEUP*: CPU the kernel chose */
 	s32 prev_cpu;       /* WAKEUP*: the task's CPU before the wakeup */

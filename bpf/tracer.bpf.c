@@ -9,10 +9,13 @@
  *   sched_process_exit-> EXIT
  *   sched_migrate_task-> counted only
  *
- * Only fair-class tasks (SCHED_NORMAL/BATCH/IDLE, not boosted to RT) are recorded: they are the
+ * Only fair-class tasks (SCHED_NORMAL/BATCH/IDLE, and EXT while no sched_ext scheduler is loaded;
+ * not boosted to RT) are recorded: they are the
  * ones EEVDF places and slices. RT, deadline and stop-class tasks follow other classes' rules.
  *
- * CO-RE: built against the vmlinux.h shipped with scx_utils, relocated at load time.
+ * Timestamps are run-queue clocks (sched_clock) the kernel has just updated; events are merged into
+ * time order in user space. CO-RE: built against the vmlinux.h shipped with scx_utils, relocated
+ * at load time.
  *
  * Cost matters (the tracer must not change what it measures), and sched_switch is the hottest
  * path, so it keeps no state of its own: the length of the stint that just ended is what the
