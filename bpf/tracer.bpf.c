@@ -10,8 +10,8 @@
  *   sched_migrate_task-> counted only
  *
  * Only fair-class tasks (SCHED_NORMAL/BATCH/IDLE, and EXT while no sched_ext scheduler is loaded;
- * not boosted to RT) are recorded: they are the
- * ones EEVDF places and slices. RT, deadline and stop-class tasks follow other classes' rules.
+ * not boosted to RT) are recorded: they are the ones EEVDF places and slices. RT, deadline and
+ * stop-class tasks follow other classes' rules.
  *
  * Timestamps are run-queue clocks (sched_clock) the kernel has just updated; events are merged into
  * time order in user space. CO-RE: built against the vmlinux.h shipped with scx_utils, relocated
