@@ -280,6 +280,10 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("cannot install the SIGINT handler")?;
     }
 
+    if possible_cpus() > intf::MIMIC_MAX_CPUS {
+        warn!("{} possible CPUs: only the first {} are traced (MIMIC_MAX_CPUS in bpf/intf.h)",
+              possible_cpus(), intf::MIMIC_MAX_CPUS);
+    }
     let nr_cpus = possible_cpus().min(intf::MIMIC_MAX_CPUS);
     let ring_slots = ring_slots(nr_cpus);
     let mut open_object = MaybeUninit::uninit();
