@@ -142,8 +142,9 @@ fn decode(e: &intf::mimic_event) -> Option<TraceEvent> {
     })
 }
 
-/// Slots per CPU ring: a power of two, about 32 MiB in all, and at least 8192 per CPU (over a
-/// second of events at the highest rates seen per CPU, drained every 50 ms).
+/// Slots per CPU ring: a power of two, about 32 MiB in all, and at least 8192 per CPU. The
+/// consumer looks every 50 ms and drains at a quarter full, so even a minimal ring absorbs over
+/// 100k events a second per CPU.
 pub fn ring_slots(nr_cpus: u32) -> u32 {
     let budget = (32usize << 20) / std::mem::size_of::<intf::mimic_slot>() / nr_cpus.max(1) as usize;
     let floor_pow2 = if budget == 0 { 1 } else { 1usize << (usize::BITS - 1 - budget.leading_zeros()) };
@@ -153,6 +154,13 @@ pub fn ring_slots(nr_cpus: u32) -> u32 {
 /// Events in time order; events with the same timestamp keep the order they were read in.
 pub fn sort_by_time(events: &mut [TraceEvent]) {
     events.sort_by_key(|e| e.ts_ns);
+}
+
+/// One CPU ring's counters (struct mimic_ring_head).
+struct Head<'a> {
+    reserved: &'a AtomicU64,
+    consumed: &'a AtomicU64,
+    dropped: &'a AtomicU64,
 }
 
 /// The tracer's per-CPU rings as mapped into this process (the protocol is in bpf/intf.h).
@@ -186,13 +194,22 @@ impl Rings {
         Ok(Rings { slots: p as *const intf::mimic_slot, len, bss, nr_cpus, ring_slots, mapped: true })
     }
 
-    fn head(&self, cpu: u32) -> *mut intf::mimic_ring_head {
+    /// CPU `cpu`'s counters, as atomics shared with the BPF programs.
+    fn head(&self, cpu: u32) -> Head<'_> {
         // SAFETY: cpu < nr_cpus <= MIMIC_MAX_CPUS, the length of `rings`; .bss stays mapped as
         // long as the skeleton, which outlives self.
-        unsafe { std::ptr::addr_of_mut!((*self.bss).rings[cpu as usize]) as *mut intf::mimic_ring_head }
+        let h = unsafe { std::ptr::addr_of_mut!((*self.bss).rings[cpu as usize]) as *mut intf::mimic_ring_head };
+        // SAFETY: field projections of that valid head.
+        unsafe {
+            Head {
+                reserved: Self::counter(std::ptr::addr_of_mut!((*h).reserved)),
+                consumed: Self::counter(std::ptr::addr_of_mut!((*h).consumed)),
+                dropped: Self::counter(std::ptr::addr_of_mut!((*h).dropped)),
+            }
+        }
     }
 
-    fn counter(p: *mut u64) -> &'static AtomicU64 {
+    fn counter<'a>(p: *mut u64) -> &'a AtomicU64 {
         // SAFETY: an aligned u64 in shared mapped memory, written concurrently by BPF programs.
         unsafe { AtomicU64::from_ptr(p) }
     }
@@ -202,9 +219,7 @@ impl Rings {
     fn drain(&self, out: &mut Vec<intf::mimic_event>) {
         let mask = self.ring_slots as u64 - 1;
         for cpu in 0..self.nr_cpus {
-            let h = self.head(cpu);
-            // SAFETY: field projections of a valid head (see head()).
-            let consumed = Self::counter(unsafe { std::ptr::addr_of_mut!((*h).consumed) });
+            let consumed = self.head(cpu).consumed;
             let mut pos = consumed.load(Ordering::Relaxed);
             loop {
                 let i = cpu as usize * self.ring_slots as usize + (pos & mask) as usize;
@@ -226,9 +241,7 @@ impl Rings {
     fn fullest(&self) -> u64 {
         (0..self.nr_cpus).map(|cpu| {
             let h = self.head(cpu);
-            // SAFETY: see head().
-            let (r, c) = unsafe { (std::ptr::addr_of_mut!((*h).reserved), std::ptr::addr_of_mut!((*h).consumed)) };
-            Self::counter(r).load(Ordering::Relaxed).saturating_sub(Self::counter(c).load(Ordering::Relaxed))
+            h.reserved.load(Ordering::Relaxed).saturating_sub(h.consumed.load(Ordering::Relaxed))
         }).max().unwrap_or(0)
     }
 
@@ -236,9 +249,7 @@ impl Rings {
     fn counts(&self) -> (u64, u64) {
         (0..self.nr_cpus).fold((0, 0), |(e, d), cpu| {
             let h = self.head(cpu);
-            // SAFETY: see head().
-            let (r, x) = unsafe { (std::ptr::addr_of_mut!((*h).reserved), std::ptr::addr_of_mut!((*h).dropped)) };
-            (e + Self::counter(r).load(Ordering::Relaxed), d + Self::counter(x).load(Ordering::Relaxed))
+            (e + h.reserved.load(Ordering::Relaxed), d + h.dropped.load(Ordering::Relaxed))
         })
     }
 
@@ -280,11 +291,11 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("cannot install the SIGINT handler")?;
     }
 
-    if possible_cpus() > intf::MIMIC_MAX_CPUS {
-        warn!("{} possible CPUs: only the first {} are traced (MIMIC_MAX_CPUS in bpf/intf.h)",
-              possible_cpus(), intf::MIMIC_MAX_CPUS);
+    let possible = possible_cpus();
+    if possible > intf::MIMIC_MAX_CPUS {
+        warn!("{possible} possible CPUs: only the first {} are traced (MIMIC_MAX_CPUS in bpf/intf.h)", intf::MIMIC_MAX_CPUS);
     }
-    let nr_cpus = possible_cpus().min(intf::MIMIC_MAX_CPUS);
+    let nr_cpus = possible.min(intf::MIMIC_MAX_CPUS);
     let ring_slots = ring_slots(nr_cpus);
     let mut open_object = MaybeUninit::uninit();
     let builder = skel::TracerSkelBuilder::default();
