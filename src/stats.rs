@@ -47,8 +47,6 @@ pub struct SchedCounters {
     pub policy: String,
     /// Decisions whose slice and placement came from the models.
     pub model_decisions: u64,
-    /// Decisions made by the heuristic although models are loaded (and why, in the log).
-    pub fallback_decisions: u64,
     /// Model decisions whose order the critical-kthread rule overrode (slice/placement kept).
     pub safety_overrides: u64,
     /// Placement decisions where the model's target equals the heuristic's.
@@ -85,15 +83,27 @@ impl SchedCounters {
         ) + &self.model_line()
     }
 
-    /// Share of decisions made by the models, 0..1 (0 for the heuristic).
+    /// Every scheduling decision of the run: those user space made (one per task it dequeued)
+    /// and the dispatches the BPF side made on its own (per-CPU kthreads, congestion).
+    pub fn all_decisions(&self) -> u64 {
+        self.decisions + self.dispatched_kernel
+    }
+
+    /// Share of all scheduling decisions made by the models, 0..1 (0 for the heuristic): a task
+    /// the BPF side dispatched by itself, or one user space decided without the models, counts
+    /// against it.
     pub fn model_share(&self) -> f64 {
-        let d = self.model_decisions + self.fallback_decisions;
-        if d == 0 { 0.0 } else { self.model_decisions as f64 / d as f64 }
+        ratio(self.model_decisions, self.all_decisions())
+    }
+
+    /// Share of the model's decisions whose slice the ceiling overrode, 0..1.
+    pub fn slice_capped_share(&self) -> f64 {
+        ratio(self.slice_capped, self.model_decisions)
     }
 
     /// Share of model decisions whose placement equals the heuristic's, 0..1.
     pub fn placement_agree_share(&self) -> f64 {
-        if self.model_decisions == 0 { 0.0 } else { self.placement_agree as f64 / self.model_decisions as f64 }
+        ratio(self.placement_agree, self.model_decisions)
     }
 
     /// Mean sampled inference time, ns.
@@ -131,8 +141,9 @@ impl SchedCounters {
             return String::new();
         }
         format!(
-            " | model {} ({:.2}% of decisions) fallback {} overrides {} slices capped {} | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
-            self.model_decisions, self.model_share() * 100.0, self.fallback_decisions, self.safety_overrides, self.slice_capped,
+            " | model {} ({:.2}% of all decisions) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            self.model_decisions, self.model_share() * 100.0, self.safety_overrides, self.slice_capped,
+            self.slice_capped_share() * 100.0,
             self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max,
             self.placement_agree_share() * 100.0, self.slice_class_hist, self.placement_class_hist
         )
@@ -142,6 +153,10 @@ impl SchedCounters {
     pub fn user_dispatched_total(&self) -> u64 {
         self.dispatched_user + self.decisions_any_cpu
     }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
 #[cfg(test)]
@@ -157,5 +172,16 @@ mod tests {
         assert_eq!(c.inference_ns_median_bound(), 64, "median 50 ns lies in [32, 64)");
         assert_eq!(c.inference_ns_max, 5000);
         assert_eq!(SchedCounters::default().inference_ns_median_bound(), 0);
+    }
+
+    #[test]
+    fn the_model_share_counts_what_the_bpf_side_dispatched_by_itself() {
+        let c = SchedCounters { decisions: 950, model_decisions: 950, dispatched_kernel: 50, slice_capped: 95,
+                                ..Default::default() };
+        assert_eq!(c.model_share(), 0.95);
+        assert_eq!(c.slice_capped_share(), 0.1);
+        let c = SchedCounters { decisions: 1000, model_decisions: 990, ..Default::default() };
+        assert_eq!(c.model_share(), 0.99);
+        assert_eq!(SchedCounters::default().model_share(), 0.0);
     }
 }

@@ -50,6 +50,14 @@ struct VmOpts {
     /// Guest memory (QEMU syntax).
     #[arg(long, env = "VM_MEM", default_value = "2G")]
     mem: String,
+    /// Kill the guest (and say it hung) after SECS [default: twice the job's expected time
+    /// under TCG, plus 300 s for the boot].
+    #[arg(long, env = "VM_TIME_LIMIT", value_name = "SECS")]
+    time_limit: Option<u64>,
+    /// Kill the guest (and say it hung) when its console is silent for SECS; kernel messages
+    /// count as output.
+    #[arg(long, env = "VM_SILENCE_LIMIT", value_name = "SECS", default_value_t = 300)]
+    silence_limit: u64,
 }
 
 impl VmOpts {
@@ -57,14 +65,27 @@ impl VmOpts {
         let cache = host::cache_dir();
         let env = self.kernel_env.clone().unwrap_or_else(|| cache.join("kernel/current.env"));
         let kernel = host::load_kernel_env(&env)?;
-        Ok(VmConfig {
+        let mut cfg = VmConfig {
             vng: host::find_vng(&cache),
             kernel,
-            accel: host::resolve_accel(self.accel),
+            accel: self.accel,
             cpus: self.cpus,
             mem: self.mem.clone(),
             rw_dirs: Vec::new(),
-        })
+            kvm_cache: Some(cache.clone()),
+        };
+        cfg.accel = vm::kvm::resolve_accel(self.accel, &cfg, &cache);
+        Ok(cfg)
+    }
+
+    /// The watchdog's limits for a job expected to take `expected` under TCG.
+    fn limits(&self, expected: std::time::Duration) -> host::Limits {
+        let mut l = host::Limits::for_job(expected);
+        if let Some(t) = self.time_limit {
+            l.total = std::time::Duration::from_secs(t);
+        }
+        l.silence = std::time::Duration::from_secs(self.silence_limit);
+        l
     }
 }
 
@@ -159,10 +180,12 @@ enum Cmd {
         /// The published scx_rustland binary to compare with (skipped, and said so, if missing).
         #[arg(long)]
         rustland: Option<PathBuf>,
-        /// Measured repetitions per scheduler (after one warm-up round).
-        #[arg(long, env = "BENCH_REPS", default_value_t = 5)]
+        /// Measured repetitions per scheduler (after one warm-up round), rounded up to a multiple
+        /// of the scheduler count: the order follows a balanced Latin square, so every scheduler
+        /// runs in every position equally often.
+        #[arg(long, env = "BENCH_REPS", default_value_t = 4)]
         reps: u32,
-        /// Quick mode: 3 repetitions and 5 s latency runs (≤ 10 min under TCG).
+        /// Quick mode: 3 repetitions (rounded up as above) and 5 s latency runs.
         #[arg(long, env = "BENCH_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
         quick: bool,
     },
@@ -226,6 +249,9 @@ enum Cmd {
         /// them off for real traces.
         #[arg(long)]
         bpf_stats: bool,
+        /// Exit 0 even if events were lost (the count is in meta.json either way).
+        #[arg(long)]
+        accept_loss: bool,
         /// Or: a command to run (through sh -c) while tracing.
         #[arg(trailing_var_arg = true)]
         command: Vec<String>,
@@ -358,6 +384,10 @@ fn parse_cases(specs: &[String]) -> Result<Vec<Case>> {
     specs.iter().map(|s| s.parse::<Case>().map_err(anyhow::Error::msg)).collect()
 }
 
+fn secs(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
+
 fn sibling(name: &str) -> Result<PathBuf> {
     let me = std::env::current_exe().context("cannot find this program's path")?;
     Ok(me.with_file_name(name))
@@ -367,8 +397,11 @@ fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
         Cmd::VmTest { vm, run, duration, sched_timeout, cases } => {
             let cases = if cases.is_empty() { default_cases(run.trained_models()?.as_deref()) } else { cases };
+            // Measured under TCG: a case takes its scheduler's run plus ~15 s to start and judge.
+            let expected = secs(cases.len() as u64 * (u64::from(sched_timeout) + 15));
             let t = vm::VmTest {
                 vm: vm.config()?,
+                limits: vm.limits(expected),
                 sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
                 results: run.results,
@@ -380,8 +413,11 @@ fn run(cli: Cli) -> Result<bool> {
             vm::vm_test(&t)
         }
         Cmd::VmTestFaults { vm, run, overload_s, short, probe_limit_ms } => {
+            // Measured under TCG: the short form ≈ 3.5 min, the full one (60 s overloads) ≈ 6 min.
+            let expected = secs(if short { 240 } else { 4 * u64::from(overload_s) + 180 });
             let t = vm::VmFaults {
                 vm: vm.config()?,
+                limits: vm.limits(expected),
                 sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
                 repo: std::env::current_dir()?,
@@ -400,15 +436,20 @@ fn run(cli: Cli) -> Result<bool> {
                 Some(r) => (None, format!("not built: {} does not exist (`make scx-rustland` failed or was not run; see its log)", r.display())),
                 None => (None, "not requested (pass --rustland PATH; `make bench` builds it with `make scx-rustland`)".into()),
             };
+            let reps = if quick { reps.min(3) } else { reps };
+            // Measured under TCG: one scheduler's block of benchmarks ≈ 45 s (quick: 26 s); a
+            // warm-up round, then `reps`, over at most four schedulers.
+            let expected = secs(u64::from(bench::guest::balanced_reps(reps, 4) + 1) * 4 * if quick { 30 } else { 50 });
             let t = bench::BenchHost {
                 vm: vm.config()?,
+                limits: vm.limits(expected),
                 sched: run.sched()?,
                 mimic: std::env::current_exe()?.canonicalize()?,
                 models: run.trained_models()?,
                 rustland,
                 rustland_note,
                 results: run.results,
-                reps: if quick { reps.min(3) } else { reps },
+                reps,
                 quick,
                 requested_accel: vm.accel,
             };
@@ -423,7 +464,12 @@ fn run(cli: Cli) -> Result<bool> {
             let log = std::env::temp_dir().join(format!("mimic-vm-run-{}.log", std::process::id()));
             // The command is shell text: appended as is after the quoted environment.
             let cmd = format!("{} {}", host::guest_command(&host::guest_env(), &[]), command.join(" "));
-            let out = host::boot(&cfg, &cmd, &log, "")?;
+            // Any command: an hour is assumed unless --time-limit says otherwise.
+            let out = host::boot(&cfg, &cmd, &log, "", vm.limits(secs(3600)))?;
+            if let Some(why) = &out.hung {
+                eprintln!("mimic: error: {why} (console: {})", log.display());
+                std::process::exit(124);
+            }
             std::process::exit(out.rc);
         }
         Cmd::VmCheck { vm } => {
@@ -441,7 +487,7 @@ fn run(cli: Cli) -> Result<bool> {
             println!("accel   {:?}", cfg.accel);
             Ok(true)
         }
-        Cmd::Trace { out, mix, duration, workloads, run_id, bpf_stats, command } => {
+        Cmd::Trace { out, mix, duration, workloads, run_id, bpf_stats, accept_loss, command } => {
             let run_id = run_id.unwrap_or_else(|| out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()));
             let (cmd, desc, default_secs) = match &mix {
                 Some(m) => {
@@ -466,6 +512,17 @@ fn run(cli: Cli) -> Result<bool> {
             let s = trace::run(&opts)?;
             println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows -> {}",
                      s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, out.display());
+            // The dataset is written either way; a run that lost events or whose workload failed
+            // must not pass for a good one.
+            let mut failed = Vec::new();
+            if s.dropped > 0 && !accept_loss {
+                failed.push(format!("{} events were lost (a ring was full): the dataset is incomplete \
+                                     (--accept-loss keeps it anyway)", s.dropped));
+            }
+            if s.stopped_by == "workload finished" && s.workload_exit_code != Some(0) {
+                failed.push(format!("the workload failed (exit {:?}): {}", s.workload_exit_code, s.workload));
+            }
+            anyhow::ensure!(failed.is_empty(), "{}: {}", out.display(), failed.join("; "));
             Ok(true)
         }
         Cmd::Train { datasets, out, max_depth, min_samples_split, min_samples_leaf, entropy, test_frac,
@@ -511,9 +568,7 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Workload { mix, workloads } => {
             let path = workload::resolve(&mix, &workloads)?;
             let failures = workload::run(&workload::Mix::load(&path)?)?;
-            if failures > 0 {
-                log::warn!("{failures} command run(s) failed");
-            }
+            anyhow::ensure!(failures == 0, "{}: {failures} command run(s) failed (see the warnings above)", path.display());
             Ok(true)
         }
         Cmd::Faults { sched, out, repo, models, overload_s, baseline, probe_limit_ms, kconfig } => {

@@ -293,10 +293,38 @@ pub fn schedulers(cfg: &GuestConfig) -> Vec<SchedulerInfo> {
     v
 }
 
-/// The block order of repetition `rep`: the available schedulers, rotated by `rep`.
+/// The block order of repetition `rep`. Repetition 0 (the warm-up) runs the schedulers as
+/// listed; measured repetition r ≥ 1 runs row r − 1 (cyclically) of a balanced Latin square
+/// (Williams' design): over every n consecutive measured repetitions each of the n schedulers
+/// runs once in each position, and — for an even n — follows each other scheduler exactly once,
+/// so neither a position nor a predecessor's after-effects favour anyone.
 pub fn rotation(names: &[String], rep: u32) -> Vec<String> {
-    let n = names.len().max(1);
-    (0..names.len()).map(|i| names[(i + rep as usize) % n].clone()).collect()
+    let n = names.len();
+    if rep == 0 || n == 0 {
+        return names.to_vec();
+    }
+    let rows = williams(n);
+    rows[(rep as usize - 1) % rows.len()].iter().map(|&i| names[i].clone()).collect()
+}
+
+/// Williams' balanced Latin square for n treatments: first row 0, 1, n−1, 2, n−2, …, then each
+/// row adds 1 (mod n). For an odd n the mirrored rows follow (2n rows); the first n alone still
+/// balance the positions.
+fn williams(n: usize) -> Vec<Vec<usize>> {
+    let first: Vec<usize> = (0..n).map(|j| if j % 2 == 1 { j.div_ceil(2) } else { (n - j / 2) % n }).collect();
+    let mut rows: Vec<Vec<usize>> = (0..n).map(|r| first.iter().map(|&x| (x + r) % n).collect()).collect();
+    if n % 2 == 1 {
+        let mirrored: Vec<Vec<usize>> = rows.iter().map(|r| r.iter().rev().copied().collect()).collect();
+        rows.extend(mirrored);
+    }
+    rows
+}
+
+/// Measured repetitions, rounded up to a multiple of the scheduler count so that the positions
+/// balance (see `rotation`).
+pub fn balanced_reps(reps: u32, schedulers: usize) -> u32 {
+    let n = schedulers.max(1) as u32;
+    reps.max(1).div_ceil(n) * n
 }
 
 pub fn run(cfg: &GuestConfig) -> Result<bool> {
@@ -304,9 +332,14 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
     let release = start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
     let scheds = schedulers(cfg);
     let names: Vec<String> = scheds.iter().filter(|s| s.available).map(|s| s.name.clone()).collect();
+    let reps = balanced_reps(cfg.reps, names.len());
+    if reps != cfg.reps {
+        println!("[bench] {} repetitions over {} schedulers rounded up to {reps}: every scheduler then runs \
+                  in every position equally often", cfg.reps, names.len());
+    }
     let benches = benchmarks(cfg.quick);
     let mut raw = Raw {
-        date: now_rfc3339(), kernel_release: release, guest_cpus: nproc(), quick: cfg.quick, reps: cfg.reps,
+        date: now_rfc3339(), kernel_release: release, guest_cpus: nproc(), quick: cfg.quick, reps,
         schedulers: scheds.clone(), benchmarks: benches.clone(), order: vec![], samples: vec![], latency: vec![],
         problems: vec![], finished: false, wall_s: 0.0,
     };
@@ -314,16 +347,16 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
         raw.wall_s = started.elapsed().as_secs_f64();
         Ok(write_atomic(&cfg.out.join(RAW_FILE), &serde_json::to_vec_pretty(raw)?)?)
     };
-    let total_blocks = (cfg.reps + 1) * names.len() as u32;
+    let total_blocks = (reps + 1) * names.len() as u32;
     let mut block = 0;
     // Repetition 0 is the warm-up: measured, kept in the raw data, left out of the summary.
-    for rep in 0..=cfg.reps {
+    for rep in 0..=reps {
         let order = rotation(&names, rep);
         raw.order.push(format!("rep {rep}{}: {}", if rep == 0 { " (warm-up)" } else { "" }, order.join(", ")));
         for name in &order {
             block += 1;
             let s = scheds.iter().find(|s| &s.name == name).expect("listed");
-            let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{}", cfg.reps) };
+            let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{reps}") };
             println!("[bench {:>5.0}s] block {block}/{total_blocks}: {tag}, scheduler {name}", started.elapsed().as_secs_f64());
             let child = if s.command.is_empty() {
                 if scx_state() != "disabled" {
@@ -391,19 +424,43 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_repetition_rotates_the_order() {
-        let names: Vec<String> = ["eevdf", "heuristic", "model"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(rotation(&names, 0), names);
-        assert_eq!(rotation(&names, 1), ["heuristic", "model", "eevdf"]);
-        assert_eq!(rotation(&names, 2), ["model", "eevdf", "heuristic"]);
-        assert_eq!(rotation(&names, 3), names);
-        // Over len() repetitions every scheduler takes every position once.
-        for pos in 0..3 {
-            let mut at: Vec<String> = (0..3).map(|r| rotation(&names, r)[pos].clone()).collect();
-            at.sort();
-            assert_eq!(at, ["eevdf", "heuristic", "model"]);
+    /// How often each scheduler runs in each position, and right after each other one, over
+    /// the measured repetitions 1..=reps.
+    fn tallies(names: &[String], reps: u32) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+        let n = names.len();
+        let (mut pos, mut next) = (vec![vec![0; n]; n], vec![vec![0; n]; n]);
+        for rep in 1..=reps {
+            let order: Vec<usize> = rotation(names, rep).iter().map(|x| names.iter().position(|y| y == x).unwrap()).collect();
+            for (p, &s) in order.iter().enumerate() {
+                pos[s][p] += 1;
+            }
+            for w in order.windows(2) {
+                next[w[0]][w[1]] += 1;
+            }
         }
+        (pos, next)
+    }
+
+    #[test]
+    fn positions_and_predecessors_are_balanced() {
+        for n in 2..=5 {
+            let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+            let reps = balanced_reps(5, n);
+            assert_eq!(reps % n as u32, 0);
+            let (pos, next) = tallies(&names, reps);
+            let each = reps / n as u32;
+            assert!(pos.iter().flatten().all(|&c| c == each), "n={n}: positions {pos:?}");
+            if n % 2 == 0 {
+                for (a, row) in next.iter().enumerate() {
+                    for (b, &c) in row.iter().enumerate() {
+                        assert_eq!(c, if a == b { 0 } else { each }, "n={n}: {a} before {b}: {next:?}");
+                    }
+                }
+            }
+        }
+        let four: Vec<String> = ["eevdf", "heuristic", "model", "scx_rustland"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(rotation(&four, 0), four, "the warm-up runs them as listed");
+        assert_eq!(rotation(&four, 1), ["eevdf", "heuristic", "scx_rustland", "model"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::vm::host::{Accel, VmConfig};
 
 pub struct BenchHost {
     pub vm: VmConfig,
+    pub limits: crate::vm::host::Limits,
     pub sched: PathBuf,
     pub mimic: PathBuf,
     pub models: Option<PathBuf>,
@@ -43,7 +44,7 @@ pub fn run(t: &BenchHost) -> Result<bool> {
         argv.extend(["--rustland".into(), r.display().to_string()]);
     }
     let crate::vm::GuestRun { outcome, report: raw, host: host_facts, mut reasons } =
-        crate::vm::run_guest::<guest::Raw>(&vm, argv, &dir, guest::START_MARKER, guest::RAW_FILE, "the benchmarks")?;
+        crate::vm::run_guest::<guest::Raw>(&vm, argv, &dir, guest::START_MARKER, guest::RAW_FILE, "the benchmarks", t.limits)?;
     let Some(raw) = raw else {
         let env = crate::vm::envelope("bench", &vm, t.requested_accel, &outcome, host_facts, &reasons);
         write_atomic(&dir.join("result.json"), &serde_json::to_vec_pretty(&env)?)?;

@@ -206,6 +206,11 @@ fn color(i: usize) -> RGBColor {
 
 /// One panel per (benchmark, metric): a bar per scheduler at its median, min–max whiskers.
 pub fn bars_png(path: &Path, rows: &[Row], scheds: &[&str], title: &str) -> Result<()> {
+    // Drawn to a temp file and renamed into place, like every file the lab writes.
+    scx_mimic::fsutil::write_atomic_with(path, |tmp| draw_bars_png(tmp, rows, scheds, title))
+}
+
+fn draw_bars_png(path: &Path, rows: &[Row], scheds: &[&str], title: &str) -> Result<()> {
     crate::font::ensure()?;
     let cols = 3usize;
     let nrows = rows.len().div_ceil(cols).max(1);
@@ -249,6 +254,11 @@ pub fn bars_png(path: &Path, rows: &[Row], scheds: &[&str], title: &str) -> Resu
 /// Latency CDFs (all measured repetitions pooled), one panel per latency benchmark, x on a log
 /// scale.
 pub fn cdf_png(path: &Path, latency: &[LatencyRun], scheds: &[&str], title: &str) -> Result<()> {
+    // Drawn to a temp file and renamed into place, like every file the lab writes.
+    scx_mimic::fsutil::write_atomic_with(path, |tmp| draw_cdf_png(tmp, latency, scheds, title))
+}
+
+fn draw_cdf_png(path: &Path, latency: &[LatencyRun], scheds: &[&str], title: &str) -> Result<()> {
     crate::font::ensure()?;
     let mut benches: Vec<&str> = Vec::new();
     for l in latency.iter().filter(|l| !l.warmup) {

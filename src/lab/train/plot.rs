@@ -7,6 +7,11 @@ use plotters::prelude::*;
 
 /// A heat map of confusion[true][predicted], row-normalised, with counts.
 pub fn confusion_png(path: &Path, title: &str, classes: &[String], confusion: &[Vec<usize>]) -> Result<()> {
+    // Drawn to a temp file and renamed into place, like every file the lab writes.
+    scx_mimic::fsutil::write_atomic_with(path, |tmp| draw_confusion_png(tmp, title, classes, confusion))
+}
+
+fn draw_confusion_png(path: &Path, title: &str, classes: &[String], confusion: &[Vec<usize>]) -> Result<()> {
     crate::font::ensure()?;
     let n = classes.len();
     let cell = 56u32;
@@ -41,6 +46,11 @@ pub fn confusion_png(path: &Path, title: &str, classes: &[String], confusion: &[
 
 /// Horizontal bars of feature importance (relative impurity decrease), largest first.
 pub fn importance_png(path: &Path, title: &str, names: &[&str], importance: &[f64]) -> Result<()> {
+    // Drawn to a temp file and renamed into place, like every file the lab writes.
+    scx_mimic::fsutil::write_atomic_with(path, |tmp| draw_importance_png(tmp, title, names, importance))
+}
+
+fn draw_importance_png(path: &Path, title: &str, names: &[&str], importance: &[f64]) -> Result<()> {
     crate::font::ensure()?;
     let mut items: Vec<(&str, f64)> = names.iter().copied().zip(importance.iter().copied()).collect();
     items.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -511,13 +511,11 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     // Settle: restarted (a second "enabled" line, state enabled) or ejected for a stall.
     let stalled = || !dmesg_since(dmesg0, &["runnable task stall"]).is_empty();
     let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && scx_state() == "enabled") || (stalled() && scx_state() == "disabled"));
-    let outcome = if enables_since(dmesg0) >= 2 {
-        "restarted".to_string()
-    } else if stalled() {
-        "ejected for a stall".to_string()
-    } else {
-        format!("left in state '{}'", scx_state())
-    };
+    let outcome = hotplug_outcome(enables_since(dmesg0) >= 2, stalled(), &scx_state());
+    if let Err(why) = &outcome {
+        reasons.push(why.clone());
+    }
+    let outcome = outcome.unwrap_or_else(|why| why);
     let wcode = wait_workload(&mut w, Duration::from_secs(90), &mut reasons);
     let t = Instant::now();
     if !Command::new("true").status().map(|st| st.success()).unwrap_or(false) {
@@ -551,6 +549,19 @@ fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         "kernel_said": said,
         "dmesg_crash": crash,
     })))
+}
+
+/// What a CPU going offline under load may lead to: the scheduler restarts itself (the kernel
+/// asked it to), or the kernel ejects it for a stall and the system carries on under EEVDF
+/// (state "disabled"; the caller checks that a fresh process runs and the workload ends). Any
+/// other end (still attached without a restart, or disabled without a stall) is a failure.
+fn hotplug_outcome(restarted: bool, stalled: bool, state: &str) -> Result<String, String> {
+    match (restarted, stalled, state) {
+        (true, _, "enabled") => Ok("restarted".into()),
+        (false, true, "disabled") => Ok("ejected for a stall, back on EEVDF".into()),
+        _ => Err(format!("neither restarted nor ejected for a stall and back on EEVDF: left in state '{state}' \
+                          (restart seen: {restarted}, stall seen: {stalled})")),
+    }
 }
 
 /// One bad-input case: a command that must fail cleanly.
@@ -788,4 +799,20 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     };
     write_atomic(&cfg.out.join("faults.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hotplug_accepts_a_restart_or_a_stall_ejection_back_on_eevdf_and_nothing_else() {
+        assert_eq!(hotplug_outcome(true, false, "enabled").unwrap(), "restarted");
+        assert!(hotplug_outcome(false, true, "disabled").unwrap().contains("stall"));
+        for (r, st, state) in [(false, false, "enabled"), (false, false, "disabled"), (false, true, "enabled"),
+                               (true, false, "disabled"), (false, false, "disabling")] {
+            let e = hotplug_outcome(r, st, state).unwrap_err();
+            assert!(e.contains(&format!("left in state '{state}'")), "{e}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use log::{info, warn};
 use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
-use super::verdict::{bad_dmesg_lines, is_enable_line, judge, Observation};
+use super::verdict::{bad_dmesg_lines, control_not_caught, is_enable_line, is_stall_ejection, judge, Observation};
 use crate::util::{now_rfc3339, write_atomic};
 
 pub const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
@@ -287,6 +287,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     // A scheduler that stalls the system also stalls this gate, which then never sees the state
     // flip; the kernel log still says whether it attached.
     obs.enabled_in_dmesg = after.iter().skip(dmesg_before).any(|l| is_enable_line(l, &cfg.ops_prefix));
+    obs.ejected_for_stall = is_stall_ejection(after.iter().skip(dmesg_before).map(String::as_str), &cfg.ops_prefix);
 
     if let Ok(text) = fs::read_to_string(&report) {
         match serde_json::from_str::<serde_json::Value>(&text) {
@@ -297,12 +298,17 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
             Err(e) => warn!("{}: {e}", report.display()),
         }
     }
-    let reasons = judge(&obs, &cfg.ops_prefix);
+    let mut reasons = judge(&obs, &cfg.ops_prefix);
     let checks_passed = reasons.is_empty();
+    // A control must fail the checks for the right reason: a stall ejection of our scheduler.
+    let not_caught = if case.expect_pass { None } else { control_not_caught(&obs) };
+    if let Some(why) = &not_caught {
+        reasons.push(why.clone());
+    }
     // Wait until sched_ext is fully back to the default scheduler before the next case.
     let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     Ok(CaseResult {
-        as_expected: checks_passed == case.expect_pass,
+        as_expected: if case.expect_pass { checks_passed } else { !checks_passed && not_caught.is_none() },
         checks_passed,
         reasons,
         observation: obs,

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::util::shell_quote;
 
+
 /// How QEMU runs the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,23 +116,6 @@ pub fn kvm_works() -> bool {
     true
 }
 
-/// Resolve `auto` to what this host can do, logging the choice.
-pub fn resolve_accel(requested: Accel) -> Accel {
-    match requested {
-        Accel::Auto => {
-            if kvm_works() {
-                info!("KVM works here: guests run with hardware virtualization");
-                Accel::Kvm
-            } else {
-                warn!("KVM is not usable on this host (no /dev/kvm, or QEMU aborts with -cpu host): \
-                       falling back to TCG emulation, which is much slower");
-                Accel::Tcg
-            }
-        }
-        a => a,
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct VmConfig {
     pub vng: PathBuf,
@@ -141,6 +125,8 @@ pub struct VmConfig {
     pub mem: String,
     /// Host folders the guest may write (everything else is read-only in the guest).
     pub rw_dirs: Vec<PathBuf>,
+    /// Where the KVM verdict is cached (a run that meets a KVM error records it there).
+    pub kvm_cache: Option<PathBuf>,
 }
 
 /// The vng command line for one boot.
@@ -188,79 +174,215 @@ pub fn guest_command(env: &[(&str, String)], argv: &[String]) -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootOutcome {
-    /// The guest command's exit code as vng returned it.
+    /// The guest command's exit code as vng returned it (-1 when the watchdog ended the run).
     pub rc: i32,
     pub attempts: u32,
     /// Wall time of the last attempt: boot + command + shutdown, s.
     pub wall_s: f64,
     /// Whether the guest printed the start marker (it really ran our command).
     pub marker_seen: bool,
+    /// How the last attempt ran (KVM falls back to TCG when the guest hits a KVM error).
+    pub accel: Accel,
+    /// Set when the watchdog ended the run: why, and the last console lines.
+    pub hung: Option<String>,
+    /// What happened on the way (retries, the fallback to TCG), one sentence each.
+    pub notes: Vec<String>,
+}
+
+/// How long one guest run may take, and how long it may stay silent (no console line at all:
+/// kernel messages count) before the watchdog kills QEMU and says the guest hung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub total: Duration,
+    pub silence: Duration,
+}
+
+impl Limits {
+    /// What a boot costs beyond the job itself: TCG boots took 20 s on a quiet host and up to
+    /// 200 s on a busy one; shutdown and the 9p mounts add little.
+    pub const BOOT_MARGIN: Duration = Duration::from_secs(300);
+    /// Silence allowed by default: the quietest stretch of our guest jobs is one benchmark or
+    /// overload run (≤ 90 s under TCG), and the kernel logs every scheduler attach.
+    pub const DEFAULT_SILENCE: Duration = Duration::from_secs(300);
+
+    /// Limits for a job expected to take `expected` (measured under TCG): twice that, plus a
+    /// boot, so a slow or loaded host is not mistaken for a hung guest.
+    pub fn for_job(expected: Duration) -> Limits {
+        Limits { total: expected * 2 + Self::BOOT_MARGIN, silence: Self::DEFAULT_SILENCE }
+    }
+}
+
+/// A console line QEMU prints when KVM cannot execute the guest; QEMU then stays paused forever.
+pub const KVM_ERROR: &str = "KVM internal error";
+/// How many console lines a "guest hung" verdict quotes.
+const TAIL_LINES: usize = 15;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AttemptEnd {
+    /// vng exited with this code.
+    Exited(i32),
+    /// The watchdog fired: why, with the last console lines.
+    Hung(String),
+    /// QEMU said "KVM internal error": KVM cannot run this guest here.
+    KvmError(String),
 }
 
 /// Boot the guest and run `guest_cmd`, streaming the console to stdout and to `console_log`.
-/// `marker` is a line the guest prints when our command starts.
-pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str) -> Result<BootOutcome> {
+/// `marker` is a line the guest prints when our command starts. No run outlives `limits`: a
+/// silent or overlong guest is killed (QEMU with it) and reported as hung; a KVM error ends the
+/// attempt at once and the guest is booted again under TCG.
+pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str, limits: Limits) -> Result<BootOutcome> {
+    let mut cfg = cfg.clone();
+    let mut notes = Vec::new();
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let args = vng_args(cfg, guest_cmd);
-        info!("booting guest ({:?}, {} vCPUs, {}): {} {}", cfg.accel, cfg.cpus, cfg.mem,
-              cfg.vng.display(), args.join(" "));
-        let t = Instant::now();
-        // vng execs virtme-run by name: put its own folder (the venv's bin) first on PATH.
-        let mut path = std::env::var_os("PATH").unwrap_or_default();
-        if let Some(dir) = cfg.vng.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let mut dirs = vec![dir.to_path_buf()];
-            dirs.extend(std::env::split_paths(&path));
-            path = std::env::join_paths(dirs).context("PATH")?;
-        }
-        let mut child = Command::new(&cfg.vng)
-            .env("PATH", path)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {} (run vm/setup.sh)", cfg.vng.display()))?;
+        let args = vng_args(&cfg, guest_cmd);
+        info!("booting guest ({:?}, {} vCPUs, {}, limits {}s / {}s silent): {} {}", cfg.accel, cfg.cpus, cfg.mem,
+              limits.total.as_secs(), limits.silence.as_secs(), cfg.vng.display(), args.join(" "));
         let mut log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(console_log)
             .with_context(|| format!("cannot open {}", console_log.display()))?;
         writeln!(log, "### attempt {attempts}: {} {}", cfg.vng.display(), args.join(" "))?;
-        // stderr on its own thread so neither pipe can fill up and block the guest.
-        let stderr = child.stderr.take().expect("piped");
-        let err_log = log.try_clone()?;
-        let err_thread = std::thread::spawn(move || {
-            let mut err_log = err_log;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if show_line(&line) {
-                    eprintln!("{line}");
-                }
-                let _ = writeln!(err_log, "{line}");
-            }
-        });
-        let mut marker_seen = false;
-        let stdout = child.stdout.take().expect("piped");
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            marker_seen |= line.contains(marker);
-            if show_line(&line) {
-                println!("{line}");
-            }
-            let _ = writeln!(log, "{line}");
-        }
-        let _ = err_thread.join();
-        let status = child.wait()?;
-        let rc = status.code().unwrap_or(-1);
+        let t = Instant::now();
+        let (end, marker_seen) = attempt(&cfg, &args, &mut log, marker, limits)?;
         let wall_s = t.elapsed().as_secs_f64();
-        writeln!(log, "### attempt {attempts}: rc={rc} after {wall_s:.1}s")?;
-        if rc == 255 && !marker_seen && attempts == 1 {
-            warn!("boot attempt 1 ended with rc=255 before our command started \
-                   (a known intermittent vng/QEMU failure): retrying once");
-            continue;
+        writeln!(log, "### attempt {attempts}: {end:?} after {wall_s:.1}s")?;
+        let outcome = |rc, hung, notes| BootOutcome { rc, attempts, wall_s, marker_seen, accel: cfg.accel, hung, notes };
+        match end {
+            AttemptEnd::KvmError(line) if cfg.accel == Accel::Kvm => {
+                let note = format!("attempt {attempts} under KVM failed ({line}): booting again under TCG");
+                warn!("{note}");
+                notes.push(note);
+                super::kvm::record_failure(&cfg, &line);
+                cfg.accel = Accel::Tcg;
+            }
+            AttemptEnd::KvmError(line) => {
+                return Ok(outcome(-1, Some(format!("QEMU reported a KVM error under {:?}: {line}", cfg.accel)), notes))
+            }
+            AttemptEnd::Hung(why) => {
+                warn!("guest hung: {why}");
+                return Ok(outcome(-1, Some(why), notes));
+            }
+            AttemptEnd::Exited(255) if !marker_seen && attempts == 1 => {
+                let note = "boot attempt 1 ended with rc=255 before our command started \
+                            (a known intermittent vng/QEMU failure): retried once".to_string();
+                warn!("{note}");
+                notes.push(note);
+            }
+            AttemptEnd::Exited(rc) => return Ok(outcome(rc, None, notes)),
         }
-        return Ok(BootOutcome { rc, attempts, wall_s, marker_seen });
     }
+}
+
+/// One console line, from QEMU's stdout or stderr.
+enum Console {
+    Out(String),
+    Err(String),
+}
+
+/// Run vng once under the watchdog. vng runs in its own process group, so killing the group
+/// takes QEMU (its child) with it.
+pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marker: &str, limits: Limits) -> Result<(AttemptEnd, bool)> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    // vng execs virtme-run by name: put its own folder (the venv's bin) first on PATH.
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(dir) = cfg.vng.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        path = std::env::join_paths(dirs).context("PATH")?;
+    }
+    let started = Instant::now();
+    let mut child = Command::new(&cfg.vng)
+        .env("PATH", path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {} (run vm/setup.sh)", cfg.vng.display()))?;
+    // Each pipe on its own thread so neither can fill up and block the guest; the lines meet
+    // in one channel, which the watchdog reads with a timeout.
+    let (tx, rx) = channel();
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let tx_err = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(Console::Out(line)).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx_err.send(Console::Err(line)).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = started + limits.total;
+    let mut last_line = Instant::now();
+    let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES);
+    let mut marker_seen = false;
+    let quoted = |tail: &std::collections::VecDeque<String>| {
+        if tail.is_empty() { "no console output at all".to_string() } else { format!("last console lines:\n  {}", tail.iter().cloned().collect::<Vec<_>>().join("\n  ")) }
+    };
+    let end = loop {
+        let now = Instant::now();
+        let wait = deadline.min(last_line + limits.silence).saturating_duration_since(now);
+        match rx.recv_timeout(wait) {
+            Ok(msg) => {
+                last_line = Instant::now();
+                let (line, is_err) = match msg {
+                    Console::Out(l) => (l, false),
+                    Console::Err(l) => (l, true),
+                };
+                marker_seen |= !marker.is_empty() && line.contains(marker);
+                if show_line(&line) {
+                    if is_err { eprintln!("{line}") } else { println!("{line}") }
+                }
+                let _ = writeln!(log, "{line}");
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
+                if line.contains(KVM_ERROR) {
+                    break AttemptEnd::KvmError(line.trim().to_string());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                break AttemptEnd::Hung(format!("guest hung: still running after the {} s limit; {}",
+                                               limits.total.as_secs(), quoted(&tail)));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                break AttemptEnd::Hung(format!("guest hung: no console output for {} s; {}",
+                                               limits.silence.as_secs(), quoted(&tail)));
+            }
+            // Both pipes closed: vng is exiting; wait for it within what is left of the limit.
+            Err(RecvTimeoutError::Disconnected) => {
+                match super::gate::wait_timeout(&mut child, deadline.saturating_duration_since(Instant::now())) {
+                    Some(st) => return Ok((AttemptEnd::Exited(st.code().unwrap_or(-1)), marker_seen)),
+                    None => break AttemptEnd::Hung(format!("guest hung: vng closed its output but did not exit within \
+                                                            the {} s limit", limits.total.as_secs())),
+                }
+            }
+        }
+    };
+    kill_group(&mut child);
+    Ok((end, marker_seen))
+}
+
+/// Kill a process group led by `child` (vng and the QEMU it started) and reap the leader.
+fn kill_group(child: &mut std::process::Child) {
+    // SAFETY: kill(2) with a negative pid signals the group the child leads (process_group(0)).
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    super::gate::kill_and_reap(child);
 }
 
 /// Kernel console lines ("[    1.234] ...") go to console.log; on screen only with VM_VERBOSE=1,
@@ -311,9 +433,32 @@ pub fn host_info() -> serde_json::Value {
     })
 }
 
+/// Stand-ins for vng in tests (no VM needed).
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A stand-in for vng: a shell script that behaves like a guest that hangs, loops or fails.
+    /// Returns the config that boots it and the folder it lives in (removed by the caller).
+    pub fn stand_in(name: &str, script: &str) -> (VmConfig, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mimic-host-test-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let vng = dir.join("vng");
+        fs::write(&vng, format!("#!/bin/sh\n{script}\n")).unwrap();
+        fs::set_permissions(&vng, fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = VmConfig { vng, kernel: KernelInfo { image: "/k/vmlinuz".into(), ..Default::default() }, accel: Accel::Kvm, cpus: 2, mem: "2G".into(), rw_dirs: vec![],
+                             kvm_cache: None };
+        (cfg, dir)
+    }
+
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use testing::stand_in;
 
     fn kernel() -> KernelInfo {
         KernelInfo { image: "/k/vmlinuz".into(), release: "7.3.4+deb13-amd64".into(), ..Default::default() }
@@ -322,7 +467,7 @@ mod tests {
     #[test]
     fn tcg_boot_disables_kvm_and_forces_9p() {
         let cfg = VmConfig { vng: "vng".into(), kernel: kernel(), accel: Accel::Tcg, cpus: 2,
-                             mem: "2G".into(), rw_dirs: vec!["/r".into()] };
+                             mem: "2G".into(), rw_dirs: vec!["/r".into()], kvm_cache: None };
         let a = vng_args(&cfg, "true");
         assert_eq!(a, ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single", "-v", "--force-9p", "-m", "2G", "-p", "2", "-r", "/k/vmlinuz", "--rwdir=/r", "--", "true"]);
         let kvm = VmConfig { accel: Accel::Kvm, ..cfg };
@@ -351,6 +496,74 @@ mod tests {
         assert!(show_line("[   12.3] sched_ext: BPF scheduler \"x\" enabled"));
         assert!(show_line("[bench    12s] block 1/16: warm-up, scheduler eevdf"));
         assert!(show_line("mimic-gate: start"));
+    }
+
+    /// Whether a process is gone (or a zombie waiting for its parent).
+    fn gone(pid: &str) -> bool {
+        match fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        }
+    }
+
+    #[test]
+    fn a_silent_guest_is_killed_at_the_silence_limit_with_its_qemu() {
+        // The stand-in forks a "QEMU" that sleeps, prints one line and waits for it forever.
+        let (cfg, dir) = stand_in("silent", r#"sleep 600 & echo $! > "$(dirname "$0")/qemu.pid"; echo "booting the kernel"; wait"#);
+        let limits = Limits { total: Duration::from_secs(60), silence: Duration::from_secs(2) };
+        let t = Instant::now();
+        let out = boot(&cfg, "true", &dir.join("console.log"), "mimic-x: start", limits).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+        let why = out.hung.expect("a silent guest is reported as hung");
+        assert!(why.starts_with("guest hung: no console output for 2 s"), "{why}");
+        assert!(why.contains("booting the kernel"), "the verdict quotes the last console lines: {why}");
+        assert_eq!((out.rc, out.attempts, out.marker_seen), (-1, 1, false));
+        let qemu = fs::read_to_string(dir.join("qemu.pid")).unwrap();
+        let t = Instant::now();
+        while !gone(&qemu) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(gone(&qemu), "the stand-in's QEMU (pid {}) outlived the watchdog", qemu.trim());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_chatty_guest_is_killed_at_the_total_limit() {
+        let (cfg, dir) = stand_in("chatty", "while :; do echo tick; sleep 0.2; done");
+        let limits = Limits { total: Duration::from_secs(3), silence: Duration::from_secs(2) };
+        let t = Instant::now();
+        let out = boot(&cfg, "true", &dir.join("console.log"), "m", limits).unwrap();
+        assert!(t.elapsed() >= Duration::from_secs(3) && t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+        let why = out.hung.expect("hung");
+        assert!(why.contains("still running after the 3 s limit") && why.contains("tick"), "{why}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_kvm_internal_error_ends_the_attempt_and_the_guest_boots_under_tcg() {
+        // Under KVM the stand-in fails like a half-KVM host (and would hang); with
+        // --disable-kvm it runs the command.
+        let (cfg, dir) = stand_in("kvm-error", r#"case "$*" in
+  *--disable-kvm*) echo "mimic-x: start"; exit 3;;
+  *) echo "KVM internal error. Suberror: 1" >&2; echo "emulation failure" >&2; sleep 600;;
+esac"#);
+        let limits = Limits { total: Duration::from_secs(60), silence: Duration::from_secs(30) };
+        let t = Instant::now();
+        let out = boot(&cfg, "true", &dir.join("console.log"), "mimic-x: start", limits).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "the KVM error must end the attempt at once: {:?}", t.elapsed());
+        assert_eq!((out.rc, out.attempts, out.accel, out.marker_seen, out.hung), (3, 2, Accel::Tcg, true, None));
+        assert!(out.notes[0].contains("KVM internal error") && out.notes[0].contains("TCG"), "{:?}", out.notes);
+        let log = fs::read_to_string(dir.join("console.log")).unwrap();
+        assert!(log.contains("### attempt 2:") && log.contains("--disable-kvm"), "{log}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_guest_that_exits_is_not_hung() {
+        let (cfg, dir) = stand_in("exits", "echo 'mimic-x: start'; exit 0");
+        let out = boot(&cfg, "true", &dir.join("console.log"), "mimic-x: start", Limits::for_job(Duration::ZERO)).unwrap();
+        assert_eq!((out.rc, out.attempts, out.marker_seen, out.hung, out.accel), (0, 1, true, None, Accel::Kvm));
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

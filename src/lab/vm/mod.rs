@@ -3,6 +3,7 @@
 pub mod faults;
 pub mod gate;
 pub mod host;
+pub mod kvm;
 pub mod probe;
 pub mod verdict;
 
@@ -19,6 +20,7 @@ use host::{Accel, VmConfig};
 /// Everything `mimic vm-test` needs.
 pub struct VmTest {
     pub vm: VmConfig,
+    pub limits: host::Limits,
     pub sched: PathBuf,
     pub mimic: PathBuf,
     pub results: PathBuf,
@@ -49,17 +51,20 @@ pub struct GuestRun<T> {
 
 /// Boot the guest and run the job `argv` (given `--kconfig` when the kernel has a config), whose
 /// output folder is `dir` and which prints `marker` first and writes `dir/report_file`.
+/// `limits` bound the whole boot (see `host::boot`).
 pub fn run_guest<T: serde::de::DeserializeOwned>(vm: &VmConfig, mut argv: Vec<String>, dir: &std::path::Path, marker: &str,
-                                                 report_file: &str, job: &str) -> Result<GuestRun<T>> {
+                                                 report_file: &str, job: &str, limits: host::Limits) -> Result<GuestRun<T>> {
     if let Some(cfg) = &vm.kernel.config {
         argv.extend(["--kconfig".into(), cfg.display().to_string()]);
     }
     let cmd = host::guest_command(&host::guest_env(), &argv);
     let host = host::host_info();
-    let outcome = host::boot(vm, &cmd, &dir.join("console.log"), marker)?;
+    let outcome = host::boot(vm, &cmd, &dir.join("console.log"), marker, limits)?;
     let report: Option<T> = fs::read(dir.join(report_file)).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let mut reasons = Vec::new();
-    if !outcome.marker_seen {
+    if let Some(why) = &outcome.hung {
+        reasons.push(why.clone());
+    } else if !outcome.marker_seen {
         reasons.push(format!("the guest never started {job} (vng rc={}): boot failed, see console.log", outcome.rc));
     } else if report.is_none() {
         reasons.push(format!("{job} wrote no readable {report_file} (guest rc={}): see console.log", outcome.rc));
@@ -79,11 +84,13 @@ pub fn vm_test(t: &VmTest) -> Result<bool> {
         argv.extend(["--case".into(), spec]);
     }
     let GuestRun { outcome, report: gate, host, mut reasons } =
-        run_guest::<GateReport>(&vm, argv, &dir, gate::START_MARKER, "gate.json", "the gate")?;
+        run_guest::<GateReport>(&vm, argv, &dir, gate::START_MARKER, "gate.json", "the gate", t.limits)?;
     if let Some(g) = &gate {
         for c in g.cases.iter().filter(|c| !c.as_expected) {
             reasons.push(format!("case {}: {}", c.case.name,
-                if c.case.expect_pass { c.reasons.join("; ") } else { "a broken scheduler was NOT caught".into() }));
+                if c.case.expect_pass { c.reasons.join("; ") } else {
+                    format!("a broken scheduler was NOT caught: {}", c.reasons.last().map_or("its checks passed", String::as_str))
+                }));
         }
     }
     if outcome.rc != 0 && reasons.is_empty() {
@@ -109,13 +116,15 @@ pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::Boo
         "guest_kernel": vm.kernel,
         "vm": {
             "accel_requested": requested,
-            "accel": vm.accel,
+            "accel": outcome.accel,
             "cpus": vm.cpus,
             "mem": vm.mem,
             "vng": vm.vng,
             "boot_attempts": outcome.attempts,
             "wall_s": outcome.wall_s,
             "guest_rc": outcome.rc,
+            "hung": outcome.hung,
+            "notes": outcome.notes,
         },
         "host": host,
     })
@@ -136,6 +145,7 @@ fn print_vm_lines(r: &serde_json::Value) {
 /// Everything `mimic vm-test-faults` needs.
 pub struct VmFaults {
     pub vm: VmConfig,
+    pub limits: host::Limits,
     pub sched: PathBuf,
     pub mimic: PathBuf,
     pub repo: PathBuf,
@@ -161,7 +171,7 @@ pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
         argv.push("--baseline".into());
     }
     let GuestRun { outcome, report, host, mut reasons } =
-        run_guest::<faults::FaultsReport>(&vm, argv, &dir, faults::START_MARKER, "faults.json", "the fault checks")?;
+        run_guest::<faults::FaultsReport>(&vm, argv, &dir, faults::START_MARKER, "faults.json", "the fault checks", t.limits)?;
     if let Some(r) = &report {
         reasons.extend(r.checks.iter().filter(|c| !c.pass).map(|c| format!("{}: {}", c.name, c.reasons.join("; "))));
     }
@@ -224,9 +234,11 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
             }
             match serde_json::from_value::<scx_mimic::stats::SchedCounters>(cn.clone()) {
                 Ok(k) if k.policy == "model" => println!(
-                    "         model decided {:.2}% ({} decisions, {} fallbacks), placement = heuristic in {:.1}%, \
-                     inference mean {:.0} ns, median < {} ns over {} samples (timer cost {} ns subtracted)",
-                    k.model_share() * 100.0, k.model_decisions, k.fallback_decisions, k.placement_agree_share() * 100.0,
+                    "         model decided {:.2}% of all {} decisions ({} by the BPF side alone), slice capped in {:.1}%, \
+                     placement = heuristic in {:.1}%, inference mean {:.0} ns, median < {} ns over {} samples \
+                     (timer cost {} ns subtracted)",
+                    k.model_share() * 100.0, k.all_decisions(), k.dispatched_kernel, k.slice_capped_share() * 100.0,
+                    k.placement_agree_share() * 100.0,
                     k.inference_ns_mean(), k.inference_ns_median_bound(), k.inference_samples, k.timer_overhead_ns),
                 _ => {}
             }

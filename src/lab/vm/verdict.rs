@@ -56,6 +56,34 @@ pub struct Observation {
     /// Wakeup lateness of a periodic sleeper while the workload ran.
     #[serde(default)]
     pub probe: Option<super::probe::ProbeStats>,
+    /// The kernel log says the kernel ejected our scheduler for a runnable task stall.
+    #[serde(default)]
+    pub ejected_for_stall: bool,
+}
+
+/// Whether the kernel log says the kernel ejected the scheduler named `ops_prefix…` for a
+/// runnable task stall (the sched_ext watchdog), e.g.
+/// `sched_ext: BPF scheduler "scx_mimic_1.0.0_x86_64" disabled (runnable task stall)` or
+/// `sched_ext: scx_mimic_1.0.0_x86_64: runnable task stall (kworker/0:1[12] failed to run for 5.2s)`.
+pub fn is_stall_ejection<'a>(lines: impl IntoIterator<Item = &'a str>, ops_prefix: &str) -> bool {
+    lines.into_iter().any(|l| {
+        l.contains("runnable task stall")
+            && l.split_once("sched_ext: ").is_some_and(|(_, rest)| rest.trim_start_matches("BPF scheduler \"").starts_with(ops_prefix))
+    })
+}
+
+/// Why a deliberately broken scheduler (a control case) was *not* caught, if it was not: it
+/// counts as caught only if it attached and the kernel then ejected it for a runnable task
+/// stall — a binary that failed to start, crashed or exited with a usage error proves nothing.
+pub fn control_not_caught(obs: &Observation) -> Option<String> {
+    if obs.enable_after_s.is_none() && !obs.enabled_in_dmesg {
+        Some(format!("the broken scheduler never attached (exit {:?}): it was not caught, it failed to start",
+                     obs.sched_exit_code))
+    } else if !obs.ejected_for_stall {
+        Some("the broken scheduler was not ejected by the kernel for a runnable task stall".into())
+    } else {
+        None
+    }
 }
 
 /// Share of decisions the models must make in a model case.
@@ -107,7 +135,7 @@ pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
             why.push(format!("scheduler dispatched nothing from user space ({} decisions)", c.decisions))
         }
         Some(c) if obs.expect_model && (c.policy != "model" || c.model_share() < MIN_MODEL_SHARE) => why.push(format!(
-            "policy '{}' made {:.2}% of decisions with the models (need ≥ {:.0}%)",
+            "policy '{}' made {:.2}% of all scheduling decisions with the models (need ≥ {:.0}%)",
             c.policy, c.model_share() * 100.0, MIN_MODEL_SHARE * 100.0
         )),
         Some(_) => {}
@@ -134,7 +162,33 @@ mod tests {
             expect_model: false,
             enabled_in_dmesg: true,
             probe: None,
+            ejected_for_stall: false,
         }
+    }
+
+    #[test]
+    fn a_control_is_caught_only_by_a_stall_ejection_of_our_scheduler() {
+        // What the never-dispatch control really does: attaches, stalls, is ejected.
+        let mut o = good();
+        o.sched_exit_code = Some(1);
+        o.ejected_for_stall = true;
+        assert_eq!(control_not_caught(&o), None);
+        // A control that exits with a usage error never attached: not caught.
+        let usage = Observation { sched_exit_code: Some(2), enable_after_s: None, enabled_in_dmesg: false, ..o.clone() };
+        assert!(control_not_caught(&usage).unwrap().contains("failed to start"));
+        // One that attached and exited 1 for another reason: not caught either.
+        let other = Observation { ejected_for_stall: false, ..o };
+        assert!(control_not_caught(&other).unwrap().contains("runnable task stall"));
+    }
+
+    #[test]
+    fn stall_ejections_are_recognised_by_scheduler_name() {
+        for line in ["[ 12.1] sched_ext: BPF scheduler \"scx_mimic_1.0.0_x86_64\" disabled (runnable task stall)",
+                     "[ 12.0] sched_ext: scx_mimic_1.0.0_x86_64: runnable task stall (kworker/u8:2[71] failed to run for 5.2s)"] {
+            assert!(is_stall_ejection([line], "scx_mimic"), "{line}");
+            assert!(!is_stall_ejection([line], "scx_rustland"), "another scheduler's stall: {line}");
+        }
+        assert!(!is_stall_ejection(["[ 9.0] sched_ext: BPF scheduler \"scx_mimic\" disabled (unregistered from user space)"], "scx_mimic"));
     }
 
     #[test]
@@ -147,10 +201,11 @@ mod tests {
         let mut o = good();
         o.expect_model = true;
         o.counters = Some(SchedCounters { policy: "model".into(), decisions: 1000, dispatched_user: 900,
-                                          model_decisions: 995, fallback_decisions: 5, ..Default::default() });
+                                          model_decisions: 1000, dispatched_kernel: 5, ..Default::default() });
         assert!(judge(&o, "scx_mimic").is_empty());
-        o.counters.as_mut().unwrap().fallback_decisions = 50;
-        assert!(judge(&o, "scx_mimic")[0].contains("95.22%"), "{:?}", judge(&o, "scx_mimic"));
+        // The BPF side dispatched 5% by itself: below 99%.
+        o.counters.as_mut().unwrap().dispatched_kernel = 53;
+        assert!(judge(&o, "scx_mimic")[0].contains("94.97%"), "{:?}", judge(&o, "scx_mimic"));
     }
 
     #[test]
@@ -168,7 +223,7 @@ mod tests {
             (Box::new(|o| o.state_before = "enabled".into()), "before start"),
             (Box::new(|o| o.samples = 0), "no state samples"),
             (Box::new(|o| o.workload_exit_code = Some(1)), "workload failed"),
-            (Box::new(|o| o.expect_model = true), "made 0.00% of decisions with the models"),
+            (Box::new(|o| o.expect_model = true), "made 0.00% of all scheduling decisions with the models"),
         ];
         for (break_it, expect) in cases {
             let mut o = good();

@@ -1,0 +1,94 @@
+//! vm/setup.sh must never remove or downgrade a package of the user's. These tests run the real
+//! script against stand-ins for apt-get, apt-cache and dpkg-query that play a host whose
+//! installed qemu-utils came from bookworm-backports (the case that once lost a user's package),
+//! and read the apt command lines it ran.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn script(dir: &Path, name: &str, body: &str) {
+    let p = dir.join(name);
+    fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fake host: every package installed but qemu-system-x86. `conflict` is what a dry run of
+/// the install prints: "always" a removal of qemu-utils, "plain" only without
+/// `-t bookworm-backports`, "none" never. Returns (exit ok, stderr, apt-get calls).
+fn run_setup(name: &str, conflict: &str) -> (bool, String, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("mimic-setup-test-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let bin = dir.join("bin");
+    fs::create_dir_all(bin.join("../cache/venv/bin")).unwrap();
+    let calls = dir.join("apt-calls");
+    script(&bin, "dpkg-query", r#"case "$*" in *qemu-system-x86*) exit 1;; *) printf 'install ok installed';; esac"#);
+    script(&bin, "apt-cache", r#"[ "$1 $2" = "policy qemu-utils" ] || exit 0
+cat <<'P'
+qemu-utils:
+  Installed: 1:10.0.2+ds-2+deb13u1~bpo12+1
+  Candidate: 1:10.0.2+ds-2+deb13u1~bpo12+1
+  Version table:
+ *** 1:10.0.2+ds-2+deb13u1~bpo12+1 100
+        100 http://deb.debian.org/debian bookworm-backports/main amd64 Packages
+        100 /var/lib/dpkg/status
+     1:7.2+dfsg-7+deb12u18+b3 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+P"#);
+    script(&bin, "apt-get", &format!(r#"echo "$*" >> {calls}
+case "$*" in
+  "-s "*)
+    if [ {conflict} = always ] || {{ [ {conflict} = plain ] && ! echo "$*" | grep -q bookworm-backports; }}; then
+      echo "Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]"
+    fi
+    echo "Inst qemu-system-x86 (1:7.2+dfsg-7+deb12u18+b3 Debian:12.12/stable [amd64])";;
+esac
+exit 0"#, calls = calls.display()));
+    script(&bin.join("../cache/venv/bin"), "vng", "echo virtme-ng 1.42");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash")
+        .arg(repo.join("vm/setup.sh"))
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("MIMIC_CACHE", dir.join("cache"))
+        .output()
+        .unwrap();
+    let calls = fs::read_to_string(&calls).unwrap_or_default().lines().map(String::from).collect();
+    let _ = fs::remove_dir_all(&dir);
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned(), calls)
+}
+
+/// The real (not dry-run) install commands among the calls.
+fn installs(calls: &[String]) -> Vec<&String> {
+    calls.iter().filter(|c| c.contains("install") && !c.split(' ').any(|w| w == "-s")).collect()
+}
+
+#[test]
+fn a_conflict_is_solved_from_the_suite_of_the_threatened_package_and_nothing_is_removed() {
+    let (ok, err, calls) = run_setup("plain", "plain");
+    assert!(ok, "{err}");
+    let real = installs(&calls);
+    assert_eq!(real.len(), 1, "{calls:?}");
+    assert!(real[0].contains("--no-remove") && real[0].contains("-t bookworm-backports") && real[0].contains("qemu-system-x86"),
+            "{}", real[0]);
+    assert!(err.contains("would remove qemu-utils"), "says why it picks the suite: {err}");
+}
+
+#[test]
+fn an_unsolvable_conflict_stops_before_installing_and_names_the_package() {
+    let (ok, err, calls) = run_setup("always", "always");
+    assert!(!ok, "must fail: {calls:?}");
+    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert!(err.contains("would remove your package(s) qemu-utils") && err.contains("nothing was changed")
+            && err.contains("apt-get install -t"), "{err}");
+}
+
+#[test]
+fn without_a_conflict_the_install_still_refuses_removals() {
+    let (ok, err, calls) = run_setup("none", "none");
+    assert!(ok, "{err}");
+    let real = installs(&calls);
+    assert_eq!(real.len(), 1, "{calls:?}");
+    assert!(real[0].contains("--no-remove") && !real[0].contains(" -t "), "{}", real[0]);
+    assert!(!real[0].contains("allow-downgrades"), "{}", real[0]);
+}
