@@ -86,8 +86,12 @@ pub fn control_not_caught(obs: &Observation) -> Option<String> {
     }
 }
 
-/// Share of decisions the models must make in a model case.
-pub const MIN_MODEL_SHARE: f64 = 0.99;
+/// Share of *all* scheduling decisions the models must make in a model case. Not 99%: the BPF
+/// side dispatches per-CPU kernel threads (and kswapd, khugepaged) by itself, on purpose — a
+/// user-space scheduler must never hold the threads it may itself be waiting for — and that
+/// was 2.0% of all decisions in the gate (588 of 29,227, 2026-11-28). A run where the BPF side
+/// decides 5% fails.
+pub const MIN_MODEL_SHARE: f64 = 0.97;
 
 /// Judge one case. Returns the reasons it failed (empty: passed).
 pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
@@ -203,7 +207,9 @@ mod tests {
         o.counters = Some(SchedCounters { policy: "model".into(), decisions: 1000, dispatched_user: 900,
                                           model_decisions: 1000, dispatched_kernel: 5, ..Default::default() });
         assert!(judge(&o, "scx_mimic").is_empty());
-        // The BPF side dispatched 5% by itself: below 99%.
+        // 2% by the BPF side (per-CPU kthreads, as in the gate) passes; 5% is below the 97% rule.
+        o.counters.as_mut().unwrap().dispatched_kernel = 20;
+        assert!(judge(&o, "scx_mimic").is_empty());
         o.counters.as_mut().unwrap().dispatched_kernel = 53;
         assert!(judge(&o, "scx_mimic")[0].contains("94.97%"), "{:?}", judge(&o, "scx_mimic"));
     }
