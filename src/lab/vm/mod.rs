@@ -239,7 +239,8 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
                      (timer cost {} ns subtracted)",
                     k.model_share() * 100.0, k.all_decisions(), k.dispatched_kernel, k.slice_capped_share() * 100.0,
                     k.placement_agree_share() * 100.0,
-                    k.inference_ns_mean(), k.inference_ns_median_bound(), k.inference_samples, k.timer_overhead_ns),
+                    k.model.inference_ns_mean(), k.model.inference_ns_median_bound(), k.model.inference_samples,
+                    k.model.timer_overhead_ns),
                 _ => {}
             }
             for why in c["reasons"].as_array().into_iter().flatten() {

@@ -88,10 +88,10 @@ pub fn control_not_caught(obs: &Observation) -> Option<String> {
 
 /// Share of *all* scheduling decisions the models must make in a model case. Not 99%: the BPF
 /// side dispatches per-CPU kernel threads (and kswapd, khugepaged) by itself, on purpose — a
-/// user-space scheduler must never hold the threads it may itself be waiting for — and that
-/// was 2.0% of all decisions in the gate (588 of 29,227, 2026-11-28). A run where the BPF side
-/// decides 5% fails.
-pub const MIN_MODEL_SHARE: f64 = 0.97;
+/// user-space scheduler must never hold the threads it may itself be waiting for — and those
+/// were 2.0% of all decisions in the gate (588 of 29,227) and 3.1% under the fault checks' 4×
+/// overload (2026-11-28). A run where the BPF side decides more than 5% fails.
+pub const MIN_MODEL_SHARE: f64 = 0.95;
 
 /// Judge one case. Returns the reasons it failed (empty: passed).
 pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
@@ -150,6 +150,7 @@ pub fn judge(obs: &Observation, ops_prefix: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scx_mimic::stats::ModelStats;
 
     fn good() -> Observation {
         Observation {
@@ -204,10 +205,11 @@ mod tests {
     fn a_model_run_passes_only_when_the_models_decided() {
         let mut o = good();
         o.expect_model = true;
-        o.counters = Some(SchedCounters { policy: "model".into(), decisions: 1000, dispatched_user: 900,
-                                          model_decisions: 1000, dispatched_kernel: 5, ..Default::default() });
+        o.counters = Some(SchedCounters { policy: "model".into(), decisions: 1000, dispatched_user: 900, dispatched_kernel: 5,
+                                          model: ModelStats { model_decisions: 1000, ..Default::default() },
+                                          ..Default::default() });
         assert!(judge(&o, "scx_mimic").is_empty());
-        // 2% by the BPF side (per-CPU kthreads, as in the gate) passes; 5% is below the 97% rule.
+        // 2% by the BPF side (per-CPU kthreads, as in the gate) passes; 5.3% is below the 95% rule.
         o.counters.as_mut().unwrap().dispatched_kernel = 20;
         assert!(judge(&o, "scx_mimic").is_empty());
         o.counters.as_mut().unwrap().dispatched_kernel = 53;

@@ -45,27 +45,9 @@ pub struct SchedCounters {
     pub tasks_evicted: u64,
     /// Which policy decided: "heuristic" or "model".
     pub policy: String,
-    /// Decisions whose slice and placement came from the models.
-    pub model_decisions: u64,
-    /// Model decisions whose order the critical-kthread rule overrode (slice/placement kept).
-    pub safety_overrides: u64,
-    /// Placement decisions where the model's target equals the heuristic's.
-    pub placement_agree: u64,
-    /// Model slices longer than the configured slice, cut to it (a user-space scheduler cannot
-    /// preempt a running task when another wakes up, as EEVDF does; the ceiling stands in).
-    #[serde(default)]
-    pub slice_capped: u64,
-    /// Slice model classes chosen (index = class), and placement model classes chosen.
-    pub slice_class_hist: Vec<u64>,
-    pub placement_class_hist: Vec<u64>,
-    /// Sampled timing of feature computation + both predictions, ns.
-    pub inference_samples: u64,
-    pub inference_ns_total: u64,
-    pub inference_ns_max: u64,
-    /// Sampled inference times by power of two: bucket k counts samples in [2^k, 2^(k+1)) ns.
-    pub inference_ns_log2_hist: Vec<u64>,
-    /// What one pair of clock reads costs here, ns (subtracted from each sample).
-    pub timer_overhead_ns: u64,
+    /// What the learned policy counted (all zero for the heuristic); flat in the JSON.
+    #[serde(flatten)]
+    pub model: ModelStats,
 }
 
 impl SchedCounters {
@@ -93,19 +75,66 @@ impl SchedCounters {
     /// the BPF side dispatched by itself, or one user space decided without the models, counts
     /// against it.
     pub fn model_share(&self) -> f64 {
-        ratio(self.model_decisions, self.all_decisions())
+        ratio(self.model.model_decisions, self.all_decisions())
     }
 
     /// Share of the model's decisions whose slice the ceiling overrode, 0..1.
     pub fn slice_capped_share(&self) -> f64 {
-        ratio(self.slice_capped, self.model_decisions)
+        ratio(self.model.slice_capped, self.model.model_decisions)
     }
 
     /// Share of model decisions whose placement equals the heuristic's, 0..1.
     pub fn placement_agree_share(&self) -> f64 {
-        ratio(self.placement_agree, self.model_decisions)
+        ratio(self.model.placement_agree, self.model.model_decisions)
     }
 
+    /// The model part of the stats line (empty for the heuristic).
+    pub fn model_line(&self) -> String {
+        if self.policy != "model" {
+            return String::new();
+        }
+        format!(
+            " | model {} ({:.2}% of all decisions) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            self.model.model_decisions, self.model_share() * 100.0, self.model.safety_overrides, self.model.slice_capped,
+            self.slice_capped_share() * 100.0,
+            self.model.inference_ns_median_bound(), self.model.inference_ns_mean(), self.model.inference_ns_max,
+            self.placement_agree_share() * 100.0, self.model.slice_class_hist, self.model.placement_class_hist
+        )
+    }
+
+    /// Tasks user space actually dispatched (to a CPU or to the shared queue).
+    pub fn user_dispatched_total(&self) -> u64 {
+        self.dispatched_user + self.decisions_any_cpu
+    }
+}
+
+/// The learned policy's own counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelStats {
+    /// Decisions whose slice and placement came from the models.
+    pub model_decisions: u64,
+    /// Model decisions whose order the critical-kthread rule overrode (slice/placement kept).
+    pub safety_overrides: u64,
+    /// Placement decisions where the model's target equals the heuristic's.
+    pub placement_agree: u64,
+    /// Model slices longer than the configured slice, cut to it (a user-space scheduler cannot
+    /// preempt a running task when another wakes up, as EEVDF does; the ceiling stands in).
+    pub slice_capped: u64,
+    /// Slice model classes chosen (index = class), and placement model classes chosen.
+    pub slice_class_hist: Vec<u64>,
+    pub placement_class_hist: Vec<u64>,
+    /// Sampled timing of feature computation + both predictions, ns.
+    pub inference_samples: u64,
+    pub inference_ns_total: u64,
+    pub inference_ns_max: u64,
+    /// Sampled inference times by power of two: bucket k counts samples in [2^k, 2^(k+1)) ns.
+    pub inference_ns_log2_hist: Vec<u64>,
+    /// What one pair of clock reads costs here, ns (subtracted from each sample).
+    pub timer_overhead_ns: u64,
+}
+
+impl ModelStats {
     /// Mean sampled inference time, ns.
     pub fn inference_ns_mean(&self) -> f64 {
         if self.inference_samples == 0 { 0.0 } else { self.inference_ns_total as f64 / self.inference_samples as f64 }
@@ -134,25 +163,6 @@ impl SchedCounters {
         }
         0
     }
-
-    /// The model part of the stats line (empty for the heuristic).
-    pub fn model_line(&self) -> String {
-        if self.policy != "model" {
-            return String::new();
-        }
-        format!(
-            " | model {} ({:.2}% of all decisions) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
-            self.model_decisions, self.model_share() * 100.0, self.safety_overrides, self.slice_capped,
-            self.slice_capped_share() * 100.0,
-            self.inference_ns_median_bound(), self.inference_ns_mean(), self.inference_ns_max,
-            self.placement_agree_share() * 100.0, self.slice_class_hist, self.placement_class_hist
-        )
-    }
-
-    /// Tasks user space actually dispatched (to a CPU or to the shared queue).
-    pub fn user_dispatched_total(&self) -> u64 {
-        self.dispatched_user + self.decisions_any_cpu
-    }
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
@@ -165,22 +175,24 @@ mod tests {
 
     #[test]
     fn inference_median_bucket() {
-        let mut c = SchedCounters::default();
+        let mut c = ModelStats::default();
         for ns in [40, 45, 50, 60, 5000] {
             c.record_inference(ns);
         }
         assert_eq!(c.inference_ns_median_bound(), 64, "median 50 ns lies in [32, 64)");
         assert_eq!(c.inference_ns_max, 5000);
-        assert_eq!(SchedCounters::default().inference_ns_median_bound(), 0);
+        assert_eq!(ModelStats::default().inference_ns_median_bound(), 0);
     }
 
     #[test]
     fn the_model_share_counts_what_the_bpf_side_dispatched_by_itself() {
-        let c = SchedCounters { decisions: 950, model_decisions: 950, dispatched_kernel: 50, slice_capped: 95,
+        let c = SchedCounters { decisions: 950, dispatched_kernel: 50,
+                                model: ModelStats { model_decisions: 950, slice_capped: 95, ..Default::default() },
                                 ..Default::default() };
         assert_eq!(c.model_share(), 0.95);
         assert_eq!(c.slice_capped_share(), 0.1);
-        let c = SchedCounters { decisions: 1000, model_decisions: 990, ..Default::default() };
+        let c = SchedCounters { decisions: 1000, model: ModelStats { model_decisions: 990, ..Default::default() },
+                                ..Default::default() };
         assert_eq!(c.model_share(), 0.99);
         assert_eq!(SchedCounters::default().model_share(), 0.0);
     }

@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     });
     // The shipped models, if present (depth as trained).
     for name in ["slice", "placement"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.model"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../models/{name}.model"));
         if let Ok(m) = Model::load(&path) {
             c.bench_function(&format!("predict/shipped-{name}-depth-{}", m.depth()), |b| {
                 b.iter(|| {

@@ -6,7 +6,7 @@ use scx_mimic::model::Model;
 
 #[test]
 fn fuzz_corpus_never_panics_the_loader() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/model_loader");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/model_loader");
     let mut n = 0;
     let mut accepted = 0;
     for e in std::fs::read_dir(&dir).expect("corpus folder") {

@@ -1,0 +1,198 @@
+//! The learned policy: the trained models decide.
+//!
+//! * **Slice**: the slice model's class, from the task's feature vector (the same contract the
+//!   tracer used, see [`crate::features`]) — capped by the configured slice (see `decide`).
+//! * **Placement**: the placement model's class, mapped onto the two safe targets
+//!   ([`model_target`]).
+//! * **Order**: EEVDF's deadline, vruntime + the chosen slice scaled by weight.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{heuristic, is_critical, Context, Decision, Policy, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
+use crate::features::QueuedView;
+use crate::model::{Model, ModelKind};
+use crate::stats::{ModelStats, SchedCounters};
+use crate::table::TaskTable;
+use crate::task::Task;
+
+/// Time one decision in this many (the clock read costs more than the inference).
+pub const INFERENCE_SAMPLE_EVERY: u64 = 64;
+
+/// The trained models.
+pub struct Models {
+    pub slice: Model,
+    pub placement: Model,
+}
+
+impl Models {
+    /// Load and validate `dir/slice.model` and `dir/placement.model`; errors name the file.
+    /// (The scheduler calls this before it attaches: it allocates and reads files.)
+    pub fn load(dir: &Path) -> Result<Models, String> {
+        let load = |name: &str, kind: ModelKind| -> Result<Model, String> {
+            let path = dir.join(format!("{name}.model"));
+            let m = Model::load(&path).map_err(|e| e.to_string())?;
+            if m.kind != kind {
+                return Err(format!("{}: is a {:?} model, expected {kind:?}", path.display(), m.kind));
+            }
+            Ok(m)
+        };
+        Ok(Models { slice: load("slice", ModelKind::Slice)?, placement: load("placement", ModelKind::Placement)? })
+    }
+}
+
+/// What the learned policy keeps per task: its place on the virtual clock and the feature history.
+#[derive(Debug, Clone, Copy, Default)]
+struct TaskState {
+    vtime: TaskVtime,
+    view: QueuedView,
+}
+
+pub struct Learned<'m> {
+    models: &'m Models,
+    clock: VirtualClock,
+    tasks: TaskTable<TaskState>,
+    stats: ModelStats,
+    decisions: u64,
+}
+
+/// Where the placement model's class sends a task. The tracer's classes are where EEVDF put
+/// it: 0 its previous CPU, 1 the waker's CPU, 2 another idle CPU, 3 another busy CPU. User
+/// space does not know the waker's CPU, and a busy CPU's own queue starves the shared one (see
+/// [`heuristic::target`]), so the classes map onto the two safe targets:
+/// * 0 (previous CPU): that CPU if it is the idle one select_cpu found, else the shared queue;
+/// * 1, 2 (a CPU that was idle or about to run the task): the idle CPU if there is one;
+/// * 3 (a busy CPU: EEVDF chose to queue rather than to move): the shared queue.
+pub fn model_target(class: usize, prev_cpu: i32, idle_cpu: i32) -> Target {
+    match class {
+        0 if idle_cpu >= 0 && idle_cpu == prev_cpu => Target::Cpu(prev_cpu),
+        1 | 2 if idle_cpu >= 0 => Target::Cpu(idle_cpu),
+        _ => Target::Any,
+    }
+}
+
+impl<'m> Learned<'m> {
+    /// The learned policy with `models`; `max_slice_ns` is the ceiling on the model's slice, and
+    /// `timer_overhead_ns` what one pair of clock reads costs here (subtracted from each timing).
+    pub fn new(models: &'m Models, max_slice_ns: u64, timer_overhead_ns: u64) -> Self {
+        let stats = ModelStats {
+            slice_class_hist: vec![0; models.slice.classes.len()],
+            placement_class_hist: vec![0; models.placement.classes.len()],
+            timer_overhead_ns,
+            ..Default::default()
+        };
+        Self { models, clock: VirtualClock::new(max_slice_ns), tasks: TaskTable::with_capacity(TASK_TABLE_SLOTS), stats,
+               decisions: 0 }
+    }
+}
+
+impl Policy for Learned<'_> {
+    const NAME: &'static str = "model";
+
+    fn decide(&mut self, task: &Task, ctx: &Context) -> Decision {
+        self.decisions += 1;
+        let t0 = (self.decisions % INFERENCE_SAMPLE_EVERY == 1).then(Instant::now);
+        let (state, new) = self.tasks.entry(task.pid);
+        state.view.observe(task, ctx.now_ns);
+        let x = state.view.vector(task, &ctx.sys);
+        let slice_class = self.models.slice.predict(&x);
+        let place_class = self.models.placement.predict(&x);
+        if let Some(t0) = t0 {
+            let ns = (t0.elapsed().as_nanos() as u64).saturating_sub(self.stats.timer_overhead_ns);
+            self.stats.record_inference(ns);
+        }
+        // The model imitates the stints EEVDF let tasks run — stints that EEVDF cuts short by
+        // wakeup preemption, which we cannot do — so the configured slice is a ceiling.
+        let model_slice_ns = self.models.slice.classes[slice_class].slice_ns;
+        let slice_ns = model_slice_ns.min(self.clock.slice_ns());
+        let target = model_target(place_class, task.cpu, ctx.idle_cpu);
+        let s = &mut self.stats;
+        s.model_decisions += 1;
+        s.slice_capped += u64::from(slice_ns < model_slice_ns);
+        s.slice_class_hist[slice_class] += 1;
+        s.placement_class_hist[place_class] += 1;
+        s.placement_agree += u64::from(target == heuristic::target(ctx.idle_cpu));
+        // Critical kernel threads keep jumping the queue (the deadline rule), whatever the model.
+        s.safety_overrides += u64::from(is_critical(task));
+        Decision { target, slice_ns, deadline: self.clock.deadline_with_slice(task, &mut state.vtime, new, slice_ns) }
+    }
+
+    fn report(&self, c: &mut SchedCounters) {
+        c.tasks_tracked = self.tasks.len() as u64;
+        c.tasks_evicted = self.tasks.evicted();
+        c.model = self.stats.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{SystemView, FEATURE_NAMES};
+    use crate::model::{slice_classes, ClassInfo, FlatTree, FORMAT_NAME, FORMAT_VERSION};
+
+    /// A one-leaf model that always answers `class`.
+    fn stump(kind: ModelKind, classes: Vec<ClassInfo>, class: i32) -> Model {
+        let m = Model {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            kind,
+            features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            classes,
+            tree: FlatTree { feature: vec![0], threshold: vec![0.0], left: vec![0], right: vec![0], leaf: vec![class] },
+            meta: serde_json::Value::Null,
+        };
+        m.validate().unwrap();
+        m
+    }
+
+    fn placement_classes() -> Vec<ClassInfo> {
+        ["prev", "waker", "idle", "busy"].iter().map(|n| ClassInfo { name: n.to_string(), slice_ns: 0 }).collect()
+    }
+
+    fn task(pid: i32, cpu: i32) -> Task {
+        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0,
+               comm: Task::comm_from("x") }
+    }
+
+    #[test]
+    fn the_models_decide_the_slice_under_the_ceiling_and_it_counts_what_it_did() {
+        // Always 20 ms (class 9), always "previous CPU" (class 0).
+        let models = Models { slice: stump(ModelKind::Slice, slice_classes(), 9),
+                              placement: stump(ModelKind::Placement, placement_classes(), 0) };
+        let mut p = Learned::new(&models, 1_500_000, 0);
+        let ctx = |idle_cpu| Context { idle_cpu, sys: SystemView::default(), now_ns: 1_000 };
+        let d = p.decide(&task(1, 1), &ctx(1));
+        assert_eq!((d.target, d.slice_ns), (Target::Cpu(1), 1_500_000), "capped at the ceiling, on the idle previous CPU");
+        assert_eq!(p.decide(&task(2, 1), &ctx(0)).target, Target::Any, "previous CPU busy: the shared queue");
+        let mut c = SchedCounters { decisions: 2, ..Default::default() };
+        p.report(&mut c);
+        assert_eq!((c.model.model_decisions, c.model.slice_capped, c.tasks_tracked), (2, 2, 2));
+        assert_eq!(c.model.slice_class_hist[9], 2);
+        assert_eq!(c.model.placement_agree, 1, "only the first matches the heuristic's idle-CPU choice");
+        assert_eq!(c.model.inference_samples, 1, "the first decision is timed");
+        assert_eq!(c.model_share(), 1.0);
+    }
+
+    #[test]
+    fn loading_names_the_file_and_checks_the_kind() {
+        let dir = std::env::temp_dir().join(format!("mimic-learned-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = Models::load(&dir).err().unwrap();
+        assert!(e.contains("slice.model"), "{e}");
+        std::fs::write(dir.join("slice.model"), stump(ModelKind::Placement, placement_classes(), 0).to_json()).unwrap();
+        std::fs::write(dir.join("placement.model"), stump(ModelKind::Placement, placement_classes(), 0).to_json()).unwrap();
+        let e = Models::load(&dir).err().unwrap();
+        assert!(e.contains("is a Placement model, expected Slice"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn placement_classes_map_to_safe_targets() {
+        assert_eq!(model_target(0, 1, 1), Target::Cpu(1));
+        assert_eq!(model_target(0, 1, 0), Target::Any, "prev busy: never queue on it");
+        assert_eq!(model_target(2, 1, 0), Target::Cpu(0));
+        assert_eq!(model_target(1, 1, -16), Target::Any);
+        assert_eq!(model_target(3, 1, 0), Target::Any);
+        assert_eq!(model_target(99, 1, 0), Target::Any);
+    }
+}

@@ -1,0 +1,78 @@
+//! The policies: for each task queued to user space, *where* it runs (a CPU or the shared
+//! queue), *in what order* (a virtual deadline) and *for how long* (a time slice).
+//!
+//! Two implementations of one interface, [`Policy`]: the [`Heuristic`] (a plain, rustland-like
+//! baseline) and the [`Learned`] policy (the trained models). Each owns its per-task state and
+//! its counters; the scheduler only hands it the task and what it knows of the system.
+//!
+//! A trait rather than an enum: the scheduler is generic over it, so the hot path is statically
+//! dispatched and allocates nothing (the scheduler's heap is a fixed arena), and a new policy is
+//! a new type here, not a new arm in every match of the scheduler.
+
+pub mod heuristic;
+pub mod learned;
+pub mod vtime;
+
+pub use heuristic::Heuristic;
+pub use learned::{Learned, Models};
+pub use vtime::{TaskVtime, VirtualClock};
+
+use crate::features::SystemView;
+use crate::stats::SchedCounters;
+use crate::task::Task;
+
+/// Where to dispatch a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A specific CPU's local queue.
+    Cpu(i32),
+    /// The shared queue: whichever allowed CPU frees up first.
+    Any,
+}
+
+/// Decision for one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub target: Target,
+    pub slice_ns: u64,
+    /// Dispatch key: the task's virtual deadline.
+    pub deadline: u64,
+}
+
+/// What the scheduler knows when it asks about a task, besides the task itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// The idle CPU the BPF idle picker claimed for the task (negative: none is idle).
+    pub idle_cpu: i32,
+    /// The system as the BPF side reports it (see [`crate::bpf_view`]).
+    pub sys: SystemView,
+    /// Now, ns since the scheduler attached.
+    pub now_ns: u64,
+}
+
+/// A scheduling policy.
+pub trait Policy {
+    /// Its name in the counters and the logs.
+    const NAME: &'static str;
+
+    /// Decide for one queued task.
+    fn decide(&mut self, task: &Task, ctx: &Context) -> Decision;
+
+    /// Write this policy's own counters (its task table, its model statistics) into `c`.
+    fn report(&self, c: &mut SchedCounters);
+}
+
+/// Comm prefixes of unbound kernel threads that keep the system (and the sched_ext watchdog)
+/// alive. Per-CPU kthreads never reach user space (the BPF side dispatches them directly), but
+/// unbound kworkers do, and one of them runs the sched_ext watchdog work: if it waits, the
+/// kernel ejects the scheduler with "watchdog failed to check in".
+const CRITICAL_COMM_PREFIXES: &[&[u8]] = &[b"kworker/", b"rcu_", b"kswapd", b"khugepaged", b"kcompactd"];
+
+/// Whether a task should jump the queue (see [`CRITICAL_COMM_PREFIXES`]).
+pub fn is_critical(task: &Task) -> bool {
+    let c = task.comm_bytes();
+    CRITICAL_COMM_PREFIXES.iter().any(|p| c.starts_with(p))
+}
+
+/// Size of each policy's per-task table: enough for ~6000 live tasks, allocated up front.
+pub const TASK_TABLE_SLOTS: usize = 8192;

@@ -1,0 +1,178 @@
+//! The virtual clock both policies order tasks by: each task carries a virtual runtime (CPU
+//! time scaled by 100/weight) and is dispatched by a virtual *deadline*. The heuristic's
+//! deadline is vruntime + runtime since the last wakeup (tasks that sleep often come first); the
+//! learned policy's is EEVDF's, vruntime + the chosen slice (both scaled by weight).
+//!
+//! Every bound below exists so that no task can wait for longer than a few slices behind the
+//! others: the sched_ext watchdog ejects a scheduler that leaves a task runnable for 5 s, and
+//! under emulation (TCG) a loop iteration can be very slow, so the margin must be wide.
+
+use super::is_critical;
+use crate::task::{Task, WEIGHT_NICE0};
+
+/// A task's place on the virtual clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskVtime {
+    /// Virtual runtime, ns scaled by 100/weight.
+    pub vruntime: u64,
+}
+
+/// The global virtual clock and the slice its bounds are counted in.
+#[derive(Debug, Clone)]
+pub struct VirtualClock {
+    slice_ns: u64,
+    /// The global virtual clock: the largest vruntime handed out so far. Monotonic.
+    vtime_now: u64,
+}
+
+impl VirtualClock {
+    /// A clock whose bounds are counted in slices of `slice_ns`.
+    pub fn new(slice_ns: u64) -> Self {
+        Self { slice_ns, vtime_now: 0 }
+    }
+
+    /// The slice the bounds are counted in, ns.
+    pub fn slice_ns(&self) -> u64 {
+        self.slice_ns
+    }
+
+    /// The global virtual clock.
+    pub fn vtime_now(&self) -> u64 {
+        self.vtime_now
+    }
+
+    /// Scale a CPU time by the task's weight (nice 0 = 1:1, heavier tasks age slower).
+    fn scale(ns: u64, weight: u64) -> u64 {
+        ns.saturating_mul(WEIGHT_NICE0) / weight.clamp(1, 10_000)
+    }
+
+    /// Charge the task's last burst to its vruntime and return its virtual deadline.
+    ///
+    /// `state` is the task's entry in the per-task table (`new` if just created).
+    pub fn deadline(&mut self, task: &Task, state: &mut TaskVtime, new: bool) -> u64 {
+        self.charge(task, state, new);
+        // Critical kernel threads get a deadline earlier than any vruntime can be (vruntimes
+        // never fall more than one slice behind the clock).
+        if is_critical(task) {
+            return self.vtime_now.saturating_sub(2 * self.slice_ns);
+        }
+        // Deadline = vruntime + runtime since wakeup (bounded): tasks that run long without
+        // sleeping are served after the ones that sleep often.
+        state.vruntime + Self::scale(task.exec_runtime, task.weight).min(4 * self.slice_ns)
+    }
+
+    /// EEVDF's rule with a given slice: deadline = vruntime + slice scaled by weight, so the
+    /// order follows the slice the model chose (a short slice means an early deadline). The
+    /// vruntime is charged and bounded exactly as in [`VirtualClock::deadline`]; critical kernel
+    /// threads still jump the queue.
+    pub fn deadline_with_slice(&mut self, task: &Task, state: &mut TaskVtime, new: bool, slice_ns: u64) -> u64 {
+        self.charge(task, state, new);
+        if is_critical(task) {
+            return self.vtime_now.saturating_sub(2 * self.slice_ns);
+        }
+        state.vruntime + Self::scale(slice_ns, task.weight).min(4 * self.slice_ns)
+    }
+
+    /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation.
+    fn charge(&mut self, task: &Task, state: &mut TaskVtime, new: bool) {
+        let slice = self.slice_ns;
+        // A new task starts at the global clock: it gets no credit for time it did not exist.
+        if new {
+            state.vruntime = self.vtime_now;
+        }
+        // Charge the last burst, but at most 2 slices: a burst longer than that means the task
+        // ran alone with nothing else to do; charging it all would push it far behind.
+        state.vruntime += Self::scale(task.last_burst_ns().min(2 * slice), task.weight);
+        // A task that slept keeps at most one slice of credit: otherwise a long sleeper would
+        // come back with a huge lead and monopolise a CPU.
+        state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(slice));
+        // And nobody runs more than 4 slices ahead of the clock (low-weight tasks age fast):
+        // this bounds how long a queued task can be overtaken, which is what keeps the watchdog
+        // happy.
+        state.vruntime = state.vruntime.min(self.vtime_now + 4 * slice);
+        self.vtime_now = self.vtime_now.max(state.vruntime);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLICE: u64 = 5_000_000;
+
+    fn task(pid: i32, comm: &str, burst: u64, exec: u64, weight: u64) -> Task {
+        Task { pid, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 1_000, stop_ts: 1_000 + burst,
+               exec_runtime: exec, weight, vtime: 0, comm: Task::comm_from(comm) }
+    }
+
+    #[test]
+    fn interactive_task_gets_an_earlier_deadline_than_a_hog() {
+        let mut h = VirtualClock::new(SLICE);
+        let (mut hog, mut ui) = (TaskVtime::default(), TaskVtime::default());
+        let mut d_hog = h.deadline(&task(1, "hog", 5_000_000, 50_000_000, 100), &mut hog, true);
+        let mut d_ui = h.deadline(&task(2, "ui", 100_000, 100_000, 100), &mut ui, true);
+        for _ in 0..50 {
+            d_hog = h.deadline(&task(1, "hog", 5_000_000, 50_000_000, 100), &mut hog, false);
+            d_ui = h.deadline(&task(2, "ui", 100_000, 100_000, 100), &mut ui, false);
+        }
+        assert!(d_ui < d_hog, "ui {d_ui} should come before hog {d_hog}");
+    }
+
+    #[test]
+    fn deadlines_stay_within_a_bounded_window_of_the_clock() {
+        // Whatever mix of weights, bursts and sleeps, every deadline stays within a few slices
+        // of the global clock, so no queued task is overtaken forever (the stall guarantee).
+        let s = SLICE;
+        let mut h = VirtualClock::new(s);
+        let mut st = [TaskVtime::default(); 8];
+        let mut seed = 0x1234_5678u64;
+        for round in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let k = (seed % 8) as usize;
+            let weight = [1, 15, 100, 1024, 10_000, 100, 100, 3][k];
+            let burst = seed % (40 * s);
+            let exec = (seed >> 8) % (1_000 * s);
+            let d = h.deadline(&task(k as i32 + 1, "t", burst, exec, weight), &mut st[k], round < 8);
+            let now = h.vtime_now();
+            assert!(d + 2 * s >= now, "deadline {d} too far behind clock {now}");
+            assert!(d <= now + 4 * s, "deadline {d} too far ahead of clock {now}");
+        }
+    }
+
+    #[test]
+    fn heavier_tasks_age_slower() {
+        let mut h = VirtualClock::new(SLICE);
+        let (mut light, mut heavy) = (TaskVtime::default(), TaskVtime::default());
+        h.deadline(&task(1, "l", 0, 0, 100), &mut light, true);
+        h.deadline(&task(2, "h", 0, 0, 200), &mut heavy, true);
+        let (l0, h0) = (light.vruntime, heavy.vruntime);
+        h.deadline(&task(1, "l", 1_000_000, 0, 100), &mut light, false);
+        h.deadline(&task(2, "h", 1_000_000, 0, 200), &mut heavy, false);
+        assert_eq!(light.vruntime - l0, 1_000_000);
+        assert_eq!(heavy.vruntime - h0, 500_000);
+    }
+
+    #[test]
+    fn a_shorter_learned_slice_means_an_earlier_deadline() {
+        let mut h = VirtualClock::new(SLICE);
+        let (mut a, mut b) = (TaskVtime::default(), TaskVtime::default());
+        let short = h.deadline_with_slice(&task(1, "a", 0, 0, 100), &mut a, true, 100_000);
+        let long = h.deadline_with_slice(&task(2, "b", 0, 0, 100), &mut b, true, 10_000_000);
+        assert!(short < long, "a shorter learned slice means an earlier deadline");
+    }
+
+    #[test]
+    fn kworkers_jump_the_queue() {
+        let mut h = VirtualClock::new(SLICE);
+        let mut a = TaskVtime::default();
+        let mut k = TaskVtime::default();
+        for _ in 0..10 {
+            h.deadline(&task(1, "hog", 5_000_000, 5_000_000, 100), &mut a, false);
+        }
+        let d_hog = h.deadline(&task(1, "hog", 5_000_000, 0, 100), &mut a, false);
+        let d_kw = h.deadline(&task(3, "kworker/u8:1", 5_000_000, 50_000_000, 100), &mut k, true);
+        assert!(d_kw < d_hog);
+    }
+}
