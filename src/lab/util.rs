@@ -61,22 +61,3 @@ mod tests {
         assert_eq!(shell_quote(""), "''");
     }
 }
-
-/// Run `cmd` with stdout and stderr captured (each read on its own thread, so a chatty child
-/// cannot block on a full pipe), for at most `limit`; a child still running then is killed.
-/// Returns its exit status (None: killed at the limit) and its stdout followed by its stderr.
-pub fn run_output(mut cmd: std::process::Command, limit: std::time::Duration)
-                  -> std::io::Result<(Option<std::process::ExitStatus>, String)> {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || { let mut s = String::new(); let _ = out.read_to_string(&mut s); s });
-    let t_err = std::thread::spawn(move || { let mut s = String::new(); let _ = err.read_to_string(&mut s); s });
-    let st = crate::vm::gate::wait_timeout(&mut child, limit);
-    if st.is_none() {
-        crate::vm::gate::kill_and_reap(&mut child);
-    }
-    Ok((st, format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default())))
-}

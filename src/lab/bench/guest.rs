@@ -2,8 +2,6 @@
 //! schedulers interleaved per repetition (and their order rotated each time) so that drift in
 //! the guest (page cache, emulation noise, a busy host) spreads over all of them alike.
 
-use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,9 +13,11 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, Histogram};
-use crate::util::{now_rfc3339, run_output, write_atomic};
-use crate::vm::gate::{kill_and_reap, nproc, scx_state, start_guest_job, wait_for, wait_timeout};
-use crate::vm::probe::Probe;
+use crate::child::{kill_and_reap, run_output};
+use crate::guest::probe::Probe;
+use crate::guest::sched::SchedProcess;
+use crate::guest::system::{nproc, scx_state, start_job, wait_for};
+use crate::util::{now_rfc3339, write_atomic};
 
 /// Printed first thing in the guest.
 pub const START_MARKER: &str = "mimic-bench: start";
@@ -227,46 +227,22 @@ fn mixed(len: Duration) -> Result<Outcome> {
     })
 }
 
-/// Start a scheduler (in its own process group) and wait until sched_ext says it is in charge.
-fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<Child> {
+/// Start a scheduler and wait until sched_ext says it is in charge.
+fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<SchedProcess> {
     if scx_state() != "disabled" {
         bail!("sched_ext state is '{}' before starting {}", scx_state(), s.name);
     }
-    let f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut child = Command::new(&s.command[0])
-        .args(&s.command[1..])
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(f.try_clone()?)
-        .stderr(f)
-        .spawn()
-        .with_context(|| format!("starting {}", s.command[0]))?;
-    let mut exited = None;
-    let attached = wait_for(Duration::from_secs(40), || {
-        exited = child.try_wait().ok().flatten();
-        scx_state() == "enabled" || exited.is_some()
-    });
-    match (attached, exited) {
-        (Some(_), None) => Ok(child),
-        (_, Some(st)) => bail!("{} exited with {:?} before attaching (log: {})", s.name, st.code(), log.display()),
-        (None, None) => {
-            kill_and_reap(&mut child);
-            bail!("{} did not attach within 40 s (log: {})", s.name, log.display())
-        }
-    }
+    let mut p = SchedProcess::start(&s.command, log, None)?;
+    p.wait_attached(Duration::from_secs(40)).map_err(|why| anyhow::anyhow!("{}: {why}", s.name))?;
+    Ok(p)
 }
 
-/// SIGINT to its process group; wait for the exit and for sched_ext to be disabled again.
-fn stop_scheduler(s: &SchedulerInfo, mut child: Child) -> Result<()> {
-    // SAFETY: kill(2) on the process group we created.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
-    let code = match wait_timeout(&mut child, Duration::from_secs(30)) {
-        Some(st) => st.code(),
-        None => {
-            kill_and_reap(&mut child);
-            bail!("{} did not stop within 30 s of SIGINT", s.name);
-        }
-    };
+/// SIGINT; wait for the exit (0 expected) and for sched_ext to be disabled again.
+fn stop_scheduler(s: &SchedulerInfo, mut p: SchedProcess) -> Result<()> {
+    let code = p.stop(Duration::from_secs(30));
+    if p.was_killed() {
+        bail!("{} did not stop within 30 s of SIGINT", s.name);
+    }
     let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
     if code != Some(0) {
         bail!("{} exited with {code:?} (expected 0 after SIGINT)", s.name);
@@ -329,7 +305,7 @@ pub fn balanced_reps(reps: u32, schedulers: usize) -> u32 {
 
 pub fn run(cfg: &GuestConfig) -> Result<bool> {
     let started = Instant::now();
-    let release = start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
+    let release = start_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
     let scheds = schedulers(cfg);
     let names: Vec<String> = scheds.iter().filter(|s| s.available).map(|s| s.name.clone()).collect();
     let reps = balanced_reps(cfg.reps, names.len());

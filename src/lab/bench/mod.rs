@@ -31,7 +31,7 @@ pub struct BenchHost {
 /// Boot, benchmark, report. Ok(true) when every planned run produced its numbers.
 pub fn run(t: &BenchHost) -> Result<bool> {
     let (dir, vm) = crate::vm::result_dir(&t.results, "bench", &t.vm)?;
-    let mut argv = vec![t.mimic.display().to_string(), "bench-guest".into(), "--sched".into(), t.sched.display().to_string(),
+    let mut argv = vec![t.mimic.display().to_string(), "guest".into(), "bench".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--reps".into(), t.reps.to_string(),
                         "--rustland-note".into(), t.rustland_note.clone()];
     if t.quick {

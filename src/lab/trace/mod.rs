@@ -5,6 +5,7 @@
 //! kept in memory while tracing and written when it stops (duration reached, workload done, or
 //! SIGINT/SIGTERM): an interrupted trace still writes everything recorded so far.
 
+pub mod cli;
 pub mod overhead;
 
 mod skel {

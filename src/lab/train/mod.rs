@@ -8,6 +8,7 @@
 //! linfa predicts on every test row, and write `<kind>.model` (validated by reloading it),
 //! `<kind>.report.json` and two PNGs. All files go through a temp file and a rename.
 
+pub mod cli;
 pub mod data;
 pub mod fit;
 pub mod metrics;

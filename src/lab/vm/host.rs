@@ -112,7 +112,7 @@ pub fn kvm_works() -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    super::gate::kill_and_reap(&mut child);
+    crate::child::kill_and_reap(&mut child);
     true
 }
 
@@ -366,7 +366,7 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
             }
             // Both pipes closed: vng is exiting; wait for it within what is left of the limit.
             Err(RecvTimeoutError::Disconnected) => {
-                match super::gate::wait_timeout(&mut child, deadline.saturating_duration_since(Instant::now())) {
+                match crate::child::wait_timeout(&mut child, deadline.saturating_duration_since(Instant::now())) {
                     Some(st) => return Ok((AttemptEnd::Exited(st.code().unwrap_or(-1)), marker_seen)),
                     None => break AttemptEnd::Hung(format!("guest hung: vng closed its output but did not exit within \
                                                             the {} s limit", limits.total.as_secs())),
@@ -374,15 +374,9 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
             }
         }
     };
-    kill_group(&mut child);
+    // vng and the QEMU it started: the whole group.
+    crate::child::kill_group(&mut child);
     Ok((end, marker_seen))
-}
-
-/// Kill a process group led by `child` (vng and the QEMU it started) and reap the leader.
-fn kill_group(child: &mut std::process::Child) {
-    // SAFETY: kill(2) with a negative pid signals the group the child leads (process_group(0)).
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    super::gate::kill_and_reap(child);
 }
 
 /// Kernel console lines ("[    1.234] ...") go to console.log; on screen only with VM_VERBOSE=1,

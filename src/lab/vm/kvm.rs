@@ -47,7 +47,7 @@ pub struct Verdict {
 impl ProbeKey {
     pub fn of(cfg: &VmConfig) -> ProbeKey {
         let qemu = std::process::Command::new("qemu-system-x86_64");
-        let qemu = match crate::util::run_output({ let mut c = qemu; c.arg("--version"); c }, Duration::from_secs(10)) {
+        let qemu = match crate::child::run_output({ let mut c = qemu; c.arg("--version"); c }, Duration::from_secs(10)) {
             Ok((Some(st), out)) if st.success() => out.lines().next().unwrap_or("").trim().to_string(),
             _ => "unknown".to_string(),
         };

@@ -1,11 +1,10 @@
-//! The VM loop: boot the sched_ext kernel, run the scheduler gate inside, collect the verdict.
+//! The host side of the VM loop: boot the sched_ext kernel ([`host`], with KVM when [`kvm`]
+//! finds it works), run a guest job inside (the gate, the fault checks — see `crate::guest`),
+//! and turn what it wrote into a verdict and a result file.
 
-pub mod faults;
-pub mod gate;
 pub mod host;
 pub mod kvm;
-pub mod probe;
-pub mod verdict;
+pub mod opts;
 
 use std::fs;
 use std::path::PathBuf;
@@ -14,7 +13,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::util::{now_rfc3339, now_stamp, write_atomic};
-use gate::{Case, GateReport};
+use crate::guest::faults;
+use crate::guest::gate::{self, Case, GateReport};
 use host::{Accel, VmConfig};
 
 /// Everything `mimic vm-test` needs.
@@ -76,7 +76,7 @@ pub fn run_guest<T: serde::de::DeserializeOwned>(vm: &VmConfig, mut argv: Vec<St
 pub fn vm_test(t: &VmTest) -> Result<bool> {
     let (dir, vm) = result_dir(&t.results, "vm-test", &t.vm)?;
 
-    let mut argv = vec![t.mimic.display().to_string(), "gate".into(), "--sched".into(), t.sched.display().to_string(),
+    let mut argv = vec![t.mimic.display().to_string(), "guest".into(), "gate".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--duration".into(), t.duration.to_string(),
                         "--sched-timeout".into(), t.sched_timeout.to_string()];
     for c in &t.cases {
@@ -161,7 +161,7 @@ pub struct VmFaults {
 /// check. Ok(true) when every check passed.
 pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
     let (dir, vm) = result_dir(&t.results, "vm-test-faults", &t.vm)?;
-    let mut argv = vec![t.mimic.display().to_string(), "faults".into(), "--sched".into(), t.sched.display().to_string(),
+    let mut argv = vec![t.mimic.display().to_string(), "guest".into(), "faults".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--repo".into(), t.repo.display().to_string(),
                         "--overload-s".into(), t.overload_s.to_string(), "--probe-limit-ms".into(), t.probe_limit_ms.to_string()];
     if let Some(m) = &t.models {

@@ -6,10 +6,10 @@
 //! and the scheduler's own counters. A case can be expected to fail (a deliberately broken
 //! scheduler): the gate then passes only if the checks do catch it.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,11 @@ use log::{info, warn};
 use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
+use super::sched::SchedProcess;
+use super::system::{dmesg_lines, nproc, read_trim, scx_state, start_job, wait_for, SCX_OPS};
 use super::verdict::{bad_dmesg_lines, control_not_caught, is_enable_line, is_stall_ejection, judge, Observation};
 use crate::util::{now_rfc3339, write_atomic};
 
-pub const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
-pub const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
 /// Printed first thing in the guest: lets the host tell a boot failure from a gate failure.
 pub const START_MARKER: &str = "mimic-gate: start";
 
@@ -66,6 +66,8 @@ pub struct GateConfig {
     /// CPU hogs per CPU in the workload (1: the scx CI mix; 4: the overload case of
     /// `vm-test-faults`).
     pub overcommit: usize,
+    /// The share of all decisions a model case must make with the models.
+    pub min_model_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,76 +95,6 @@ pub struct GateReport {
     pub pass: bool,
 }
 
-/// sched_ext's state: "enabled", "disabled", "enabling", "disabling" (or "missing").
-pub fn scx_state() -> String {
-    read_trim(SCX_STATE)
-}
-
-/// Poll `cond` every 20 ms for at most `limit`; how long it took to hold, or None.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let t = Instant::now();
-    loop {
-        if cond() {
-            return Some(t.elapsed());
-        }
-        if t.elapsed() >= limit {
-            return None;
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-pub fn read_trim(path: &str) -> String {
-    fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "missing".into())
-}
-
-/// What every guest job (gate, fault checks, benchmarks) does first: print its start marker
-/// (the host tells a boot failure from a failed job by it), check that the kernel has sched_ext,
-/// create the output folder and expose the kernel config for libbpf. Returns the kernel release.
-pub fn start_guest_job(marker: &str, out: &Path, kconfig: Option<&Path>) -> Result<String> {
-    println!("{marker}");
-    let release = read_trim("/proc/sys/kernel/osrelease");
-    if !Path::new(SCX_STATE).exists() {
-        bail!("{SCX_STATE} missing: kernel {release} has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
-    }
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    provide_kconfig(kconfig, &release)?;
-    Ok(release)
-}
-
-/// libbpf resolves `__kconfig` externs from /proc/config.gz or /boot/config-$(uname -r); the
-/// guest has neither, so put the kernel's config at /boot (on a tmpfs: the root is read-only).
-fn provide_kconfig(kconfig: Option<&Path>, release: &str) -> Result<()> {
-    let boot_cfg = PathBuf::from(format!("/boot/config-{release}"));
-    if Path::new("/proc/config.gz").exists() || boot_cfg.exists() {
-        return Ok(());
-    }
-    let Some(src) = kconfig else {
-        warn!("no /proc/config.gz nor {} and no --kconfig: libbpf may fail on Kconfig externs", boot_cfg.display());
-        return Ok(());
-    };
-    let st = Command::new("mount").args(["-t", "tmpfs", "tmpfs", "/boot"]).status().context("running mount")?;
-    if !st.success() {
-        bail!("cannot mount a tmpfs on /boot for the kernel config");
-    }
-    fs::copy(src, &boot_cfg).with_context(|| format!("copying {} to {}", src.display(), boot_cfg.display()))?;
-    Ok(())
-}
-
-pub fn dmesg_lines() -> Vec<String> {
-    match Command::new("dmesg").output() {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect(),
-        Err(e) => {
-            warn!("dmesg: {e}");
-            Vec::new()
-        }
-    }
-}
-
-pub fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 /// The stress mix of the scx CI gate: CPU hogs, fork storms and affinity churn, all aggressive.
 /// With `overcommit` k > 1 there are k CPU hogs per CPU and one affinity churner per CPU.
 pub fn workload_args(duration: u32, n: usize, overcommit: usize) -> Vec<String> {
@@ -177,23 +109,6 @@ pub fn workload_args(duration: u32, n: usize, overcommit: usize) -> Vec<String> 
         .collect()
 }
 
-/// Kill a child and collect it (no zombie left behind); errors mean it is already gone.
-pub fn kill_and_reap(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let t = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return Some(st),
-            Ok(None) if t.elapsed() < limit => sleep(Duration::from_millis(100)),
-            _ => return None,
-        }
-    }
-}
-
 pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let started = Instant::now();
     let mut obs = Observation {
@@ -204,37 +119,23 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     let dmesg_before = dmesg_lines().len();
     let report = cfg.out.join(format!("sched-{}.json", case.name));
     let log_path = cfg.out.join(format!("sched-{}.log", case.name));
-    let _ = fs::remove_file(&report);
 
     // The scheduler, bounded by timeout(1) as in the scx CI: SIGTERM at the end, and with
     // --preserve-status its own exit code comes back (0 for a clean stop).
-    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let mut sched = Command::new("timeout")
-        .arg("--preserve-status")
-        .arg(cfg.sched_timeout.to_string())
-        .arg(&cfg.sched)
-        .args(["-v", "--stats", "5", "--report"])
-        .arg(&report)
-        .args(&case.args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", cfg.sched.display()))?;
+    let mut argv = vec!["timeout".to_string(), "--preserve-status".into(), cfg.sched_timeout.to_string(),
+                        cfg.sched.display().to_string(), "-v".into(), "--stats".into(), "5".into(), "--report".into(),
+                        report.display().to_string()];
+    argv.extend(case.args.iter().cloned());
+    let mut sched = SchedProcess::start(&argv, &log_path, Some(&report))?;
     info!("case {}: started {} {}", case.name, cfg.sched.display(), case.args.join(" "));
 
     // Wait for sched_ext to switch to our scheduler (TCG can make this take several seconds).
     let enable_limit = Duration::from_secs((cfg.sched_timeout / 2).max(5) as u64);
-    while started.elapsed() < enable_limit {
-        if scx_state() == "enabled" {
-            obs.enable_after_s = Some(started.elapsed().as_secs_f64());
-            obs.ops_seen.push(read_trim(SCX_OPS));
-            break;
-        }
-        if let Ok(Some(_)) = sched.try_wait() {
-            break;
-        }
-        sleep(Duration::from_millis(100));
+    // Not attaching is not an error here: the checks below say what happened (a control that
+    // stalls the system keeps this gate from seeing the state flip at all).
+    if sched.wait_attached_or_exit(enable_limit).is_some() {
+        obs.enable_after_s = Some(started.elapsed().as_secs_f64());
+        obs.ops_seen.push(read_trim(SCX_OPS));
     }
 
     if obs.enable_after_s.is_some() {
@@ -275,12 +176,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
 
     // The scheduler stops at its timeout; give it 20 s more to detach before calling it hung.
     let left = (started + Duration::from_secs(cfg.sched_timeout as u64 + 20)).saturating_duration_since(Instant::now());
-    match wait_timeout(&mut sched, left) {
-        Some(st) => obs.sched_exit_code = st.code(),
-        None => {
-            kill_and_reap(&mut sched);
-        }
-    }
+    obs.sched_exit_code = sched.wait_exit(left);
     let after = dmesg_lines();
     let _ = fs::write(cfg.out.join(format!("dmesg-{}.txt", case.name)), after[dmesg_before.min(after.len())..].join("\n"));
     obs.dmesg_bad = bad_dmesg_lines(after.iter().skip(dmesg_before).map(String::as_str), 20);
@@ -289,16 +185,11 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
     obs.enabled_in_dmesg = after.iter().skip(dmesg_before).any(|l| is_enable_line(l, &cfg.ops_prefix));
     obs.ejected_for_stall = is_stall_ejection(after.iter().skip(dmesg_before).map(String::as_str), &cfg.ops_prefix);
 
-    if let Ok(text) = fs::read_to_string(&report) {
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(v) => {
-                obs.counters = v.get("counters").and_then(|c| serde_json::from_value(c.clone()).ok());
-                obs.sched_exit_reason = v.get("exit_reason").and_then(|r| r.as_str()).map(String::from);
-            }
-            Err(e) => warn!("{}: {e}", report.display()),
-        }
+    if let Some(v) = sched.report_json() {
+        obs.counters = v.get("counters").and_then(|c| serde_json::from_value(c.clone()).ok());
+        obs.sched_exit_reason = v.get("exit_reason").and_then(|r| r.as_str()).map(String::from);
     }
-    let mut reasons = judge(&obs, &cfg.ops_prefix);
+    let mut reasons = judge(&obs, &cfg.ops_prefix, cfg.min_model_share);
     let checks_passed = reasons.is_empty();
     // A control must fail the checks for the right reason: a stall ejection of our scheduler.
     let not_caught = if case.expect_pass { None } else { control_not_caught(&obs) };
@@ -321,7 +212,7 @@ pub fn run_case(cfg: &GateConfig, case: &Case) -> Result<CaseResult> {
 /// Run all cases; write `gate.json` into the output folder; Ok(true) if every case went as
 /// expected.
 pub fn run(cfg: &GateConfig) -> Result<bool> {
-    let release = start_guest_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
+    let release = start_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
     if !cfg.sched.exists() {
         bail!("scheduler binary {} not found", cfg.sched.display());
     }

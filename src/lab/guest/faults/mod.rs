@@ -1,0 +1,212 @@
+//! The guest side of `make vm-test-faults`: what happens to the system when the scheduler is
+//! overloaded, killed, frozen, asked to restart, or fed bad input. Every case is one check with
+//! its own entry in `faults.json` and its own line in the summary.
+//!
+//! The guarantees come from sched_ext itself and from how scx_mimic is written:
+//! * a user-space scheduler that dies takes its BPF link with it: the kernel goes back to EEVDF;
+//! * one that stops deciding leaves tasks runnable: the sched_ext watchdog ejects it after
+//!   `timeout_ms` (5 s, set by scx_rustland_core's BPF side) and EEVDF takes over;
+//! * a CPU coming online makes the kernel unload a scheduler without cpu_online/offline
+//!   callbacks with "restart" in its exit code; scx_mimic then attaches again (as the upstream
+//!   scx schedulers do); a CPU going offline under load may instead end in a stall ejection
+//!   (see `hotplug_offline`) — the system survives either way;
+//! * bad input is refused before anything is attached or written.
+
+mod bad_inputs;
+mod hotplug;
+mod kill;
+mod overload;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use log::warn;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::sched::SchedProcess;
+use super::system::{dmesg_lines, nproc, start_job};
+use super::verdict::is_enable_line;
+use crate::child::{kill_and_reap, wait_timeout};
+use crate::util::{now_rfc3339, write_atomic};
+
+/// Printed first thing in the guest (the host tells a boot failure from a failed check by it).
+pub const START_MARKER: &str = "mimic-faults: start";
+/// The sched_ext watchdog timeout scx_rustland_core's BPF side asks for (`timeout_ms = 5000`).
+pub const WATCHDOG_S: f64 = 5.0;
+/// Kernel log lines that mean the kernel itself went wrong (a stall report is *expected* when
+/// the scheduler is frozen on purpose, so it is not in this list).
+pub const CRASH_PATTERNS: &[&str] = &["BUG:", "WARNING:", "Oops", "panic", "Call Trace"];
+
+#[derive(Debug, Clone)]
+pub struct FaultsConfig {
+    pub sched: PathBuf,
+    /// The repository (vm/kernel.sh and vm/workloads are taken from it).
+    pub repo: PathBuf,
+    /// Trained models for the model overload case (skipped when absent).
+    pub models: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Length of each overload run, s.
+    pub overload_s: u32,
+    /// Also run the overload under EEVDF alone, to give the probe's numbers a reference.
+    pub baseline: bool,
+    /// The probe's worst wakeup lateness allowed under overload, ms.
+    pub probe_limit_ms: u64,
+    pub kconfig: Option<PathBuf>,
+}
+
+/// One check: its verdict, a one-line account of what it measured, why it failed, and numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub pass: bool,
+    pub summary: String,
+    pub reasons: Vec<String>,
+    pub metrics: serde_json::Value,
+    pub wall_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultsReport {
+    pub date: String,
+    pub kernel_release: String,
+    pub guest_cpus: usize,
+    pub watchdog_s: f64,
+    pub overload_s: u32,
+    pub checks: Vec<Check>,
+    pub pass: bool,
+}
+
+/// Kernel log lines saying our scheduler was enabled, from index `from` on.
+pub(super) fn enables_since(from: usize) -> usize {
+    dmesg_lines().iter().skip(from).filter(|l| is_enable_line(l, "scx_mimic")).count()
+}
+
+pub(super) fn stress(args: &[String]) -> Result<Child> {
+    Command::new("stress-ng")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting stress-ng")
+}
+
+/// `secs` of CPU hogs (2 per CPU) and a fork storm: load that keeps the run queues full.
+pub(super) fn load_args(secs: u32) -> Vec<String> {
+    let n = nproc();
+    // --temp-path: stress-ng refuses to start in a read-only cwd (the guest's root is read-only).
+    ["-t", &format!("{secs}s"), "-c", &(2 * n).to_string(), "-f", &n.to_string(), "--temp-path", "/tmp"]
+        .iter().map(|s| s.to_string()).collect()
+}
+
+pub(super) fn wait_workload(w: &mut Child, limit: Duration, reasons: &mut Vec<String>) -> Option<i32> {
+    match wait_timeout(w, limit) {
+        Some(st) => {
+            if st.code() != Some(0) {
+                reasons.push(format!("the workload did not complete cleanly (stress-ng exit {:?})", st.code()));
+            }
+            st.code()
+        }
+        None => {
+            kill_and_reap(w);
+            reasons.push(format!("the workload was still running {:.0}s later: the system did not recover", limit.as_secs_f64()));
+            None
+        }
+    }
+}
+
+pub(super) fn ms(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| (d.as_secs_f64() * 1000.0).round())
+}
+
+pub(super) fn check(name: &str, started: Instant, summary: String, reasons: Vec<String>, metrics: serde_json::Value) -> Check {
+    Check { name: name.into(), pass: reasons.is_empty(), summary, reasons, metrics, wall_s: started.elapsed().as_secs_f64() }
+}
+
+/// Start the scheduler (`-v --stats 5 --report`, output in `sched-TAG.log`) and wait until it is
+/// in charge: the scheduler and how long attaching took, or the failed check `name` if it never
+/// attached.
+pub(super) fn start_attached(cfg: &FaultsConfig, name: &str, tag: &str, started: Instant)
+                             -> Result<Result<(SchedProcess, Duration), Check>> {
+    let mut s = start_sched(cfg, tag)?;
+    match s.wait_attached(Duration::from_secs(30)) {
+        Ok(d) => Ok(Ok((s, d))),
+        Err(why) => Ok(Err(check(name, started, "scheduler did not attach".into(), vec![why], json!({})))),
+    }
+}
+
+/// The scheduler attached, then 20 s of load started and 3 s given to fill the run queues: the
+/// scene of the kill -9 and SIGSTOP checks.
+pub(super) fn attached_under_load(cfg: &FaultsConfig, name: &str, tag: &str, started: Instant)
+                                  -> Result<Result<(SchedProcess, Duration, Child), Check>> {
+    let (s, enabled) = match start_attached(cfg, name, tag, started)? {
+        Ok(x) => x,
+        Err(failed) => return Ok(Err(failed)),
+    };
+    let w = stress(&load_args(20))?;
+    std::thread::sleep(Duration::from_secs(3));
+    Ok(Ok((s, enabled, w)))
+}
+
+/// Start the scheduler without waiting for it.
+pub(super) fn start_sched(cfg: &FaultsConfig, tag: &str) -> Result<SchedProcess> {
+    let report = cfg.out.join(format!("sched-{tag}.json"));
+    let argv = [cfg.sched.display().to_string(), "-v".into(), "--stats".into(), "5".into(), "--report".into(),
+                report.display().to_string()];
+    SchedProcess::start(&argv, &cfg.out.join(format!("sched-{tag}.log")), Some(&report))
+}
+
+/// Run every case; write faults.json; Ok(true) if every check passed.
+pub fn run(cfg: &FaultsConfig) -> Result<bool> {
+    let release = start_job(START_MARKER, &cfg.out, cfg.kconfig.as_deref())?;
+
+    let mut checks = Vec::new();
+    let mut record = |c: Result<Check>, name: &str| {
+        let c = c.unwrap_or_else(|e| Check { name: name.into(), pass: false, summary: format!("could not run: {e:#}"),
+                                             reasons: vec![format!("{e:#}")], metrics: json!({}), wall_s: 0.0 });
+        println!("mimic-faults: {:<28} {}  {}", c.name, if c.pass { "PASS" } else { "FAIL" }, c.summary);
+        for r in &c.reasons {
+            println!("mimic-faults:     - {r}");
+        }
+        checks.push(c);
+    };
+    if cfg.baseline {
+        record(overload::overload_eevdf(cfg), "overload-eevdf");
+    }
+    record(overload::overload(cfg, "overload-heuristic", vec![]), "overload-heuristic");
+    match &cfg.models {
+        Some(m) if m.join("slice.model").exists() && m.join("placement.model").exists() => {
+            record(overload::overload(cfg, "overload-model", vec!["--model".into(), m.display().to_string()]), "overload-model")
+        }
+        _ => warn!("no trained models: the model overload case is skipped"),
+    }
+    record(kill::killed(cfg), "kill-9");
+    record(kill::stopped(cfg), "sigstop");
+    record(hotplug::restart(cfg), "restart");
+    record(hotplug::hotplug_offline(cfg), "hotplug-offline");
+    match bad_inputs::bad_inputs(cfg) {
+        Ok(list) => {
+            for b in list {
+                let name = b.name;
+                record(bad_inputs::run_bad_input(&b), name);
+            }
+        }
+        Err(e) => record(Err(e.context("preparing the bad inputs")), "bad-inputs"),
+    }
+    let pass = checks.iter().all(|c| c.pass);
+    let report = FaultsReport {
+        date: now_rfc3339(),
+        kernel_release: release,
+        guest_cpus: nproc(),
+        watchdog_s: WATCHDOG_S,
+        overload_s: cfg.overload_s,
+        checks,
+        pass,
+    };
+    write_atomic(&cfg.out.join("faults.json"), &serde_json::to_vec_pretty(&report)?)?;
+    Ok(pass)
+}
+

@@ -1,0 +1,96 @@
+//! The command lines of `mimic train` and `mimic inspect`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::{dataset, train};
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Dataset folders, or folders of them.
+    #[arg(default_values = ["datasets"])]
+    pub datasets: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Maximum tree depth.
+    #[arg(long, default_value_t = 12)]
+    pub max_depth: usize,
+    /// Minimum rows a node needs before it is split.
+    #[arg(long, default_value_t = 2.0)]
+    pub min_samples_split: f32,
+    /// Minimum rows in each leaf (20: what a grid search on the shipped data chose).
+    #[arg(long, default_value_t = 20.0)]
+    pub min_samples_leaf: f32,
+    /// Split on entropy instead of Gini impurity.
+    #[arg(long)]
+    pub entropy: bool,
+    /// Fraction of each run held out as the test set: that share of its 20 time blocks,
+    /// evenly spaced through the run.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_frac: f64,
+    /// At most this many training rows (a seeded random subset beyond that).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_train_rows: usize,
+    /// Seed for the training-row subset.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Slice rows to learn from: all stints, or only the preempted ones.
+    #[arg(long, value_enum, default_value = "all")]
+    pub slice_rows: train::data::SliceRows,
+    /// Grid search: try every max depth in DEPTHS × min leaf size in LEAVES on a validation
+    /// split, e.g. --grid 6,8,10,12:1,5,20; report each and keep the best.
+    #[arg(long, value_name = "DEPTHS:LEAVES")]
+    pub grid: Option<String>,
+    /// Only this model.
+    #[arg(long, value_enum)]
+    pub only: Option<train::OnlyKind>,
+    /// Skip the PNG plots.
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+impl TrainArgs {
+    pub fn run(self) -> Result<bool> {
+        let TrainArgs { datasets, out, max_depth, min_samples_split, min_samples_leaf, entropy, test_frac, max_train_rows, seed, slice_rows, grid, only, no_plots } = self;
+        anyhow::ensure!((0.0..1.0).contains(&test_frac), "--test-frac must be in [0, 1)");
+        let grid = match grid {
+            Some(g) => train::parse_grid(&g)?,
+            None => Vec::new(),
+        };
+        let opts = train::TrainOpts {
+            datasets: dataset::find_datasets(&datasets)?,
+            out,
+            params: train::fit::Params { max_depth, min_samples_split, min_samples_leaf, entropy },
+            test_frac,
+            max_train_rows,
+            seed,
+            slice_rows,
+            grid,
+            kinds: match only {
+                None => vec![scx_mimic::model::ModelKind::Slice, scx_mimic::model::ModelKind::Placement],
+                Some(train::OnlyKind::Slice) => vec![scx_mimic::model::ModelKind::Slice],
+                Some(train::OnlyKind::Placement) => vec![scx_mimic::model::ModelKind::Placement],
+            },
+            plots: !no_plots,
+        };
+        train::run(&opts)?;
+        Ok(true)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    pub model: PathBuf,
+    #[arg(long)]
+    pub dot: bool,
+}
+
+impl InspectArgs {
+    pub fn run(self) -> Result<bool> {
+        let InspectArgs { model, dot } = self;
+        print!("{}", train::inspect(&model, dot)?);
+        Ok(true)
+    }
+}

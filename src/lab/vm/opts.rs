@@ -1,0 +1,107 @@
+//! The options every command that boots a guest shares: how to boot it, and what the guest run
+//! uses from the host.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::host::{self, Accel, VmConfig};
+
+/// How to boot the guest.
+#[derive(Debug, clap::Args)]
+pub struct VmOpts {
+    /// Env file describing the guest kernel, written by vm/kernel.sh
+    /// [default: $MIMIC_CACHE/kernel/current.env].
+    #[arg(long, value_name = "FILE")]
+    pub kernel_env: Option<PathBuf>,
+    /// kvm, tcg, or auto (probe KVM, fall back to TCG emulation).
+    #[arg(long, value_enum, env = "VM_ACCEL", default_value = "auto")]
+    pub accel: Accel,
+    /// Guest vCPUs.
+    #[arg(long, env = "VM_CPUS", default_value_t = 2)]
+    pub cpus: u32,
+    /// Guest memory (QEMU syntax).
+    #[arg(long, env = "VM_MEM", default_value = "2G")]
+    pub mem: String,
+    /// Kill the guest (and say it hung) after SECS [default: twice the job's expected time
+    /// under TCG, plus 300 s for the boot].
+    #[arg(long, env = "VM_TIME_LIMIT", value_name = "SECS")]
+    pub time_limit: Option<u64>,
+    /// Kill the guest (and say it hung) when its console is silent for SECS; kernel messages
+    /// count as output.
+    #[arg(long, env = "VM_SILENCE_LIMIT", value_name = "SECS", default_value_t = 300)]
+    pub silence_limit: u64,
+}
+
+impl VmOpts {
+    pub fn config(&self) -> Result<VmConfig> {
+        let cache = host::cache_dir();
+        let env = self.kernel_env.clone().unwrap_or_else(|| cache.join("kernel/current.env"));
+        let kernel = host::load_kernel_env(&env)?;
+        let mut cfg = VmConfig {
+            vng: host::find_vng(&cache),
+            kernel,
+            accel: self.accel,
+            cpus: self.cpus,
+            mem: self.mem.clone(),
+            rw_dirs: Vec::new(),
+            kvm_cache: Some(cache.clone()),
+        };
+        cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
+        Ok(cfg)
+    }
+
+    /// The watchdog's limits for a job expected to take `expected` under TCG.
+    pub fn limits(&self, expected: std::time::Duration) -> host::Limits {
+        let mut l = host::Limits::for_job(expected);
+        if let Some(t) = self.time_limit {
+            l.total = std::time::Duration::from_secs(t);
+        }
+        l.silence = std::time::Duration::from_secs(self.silence_limit);
+        l
+    }
+}
+
+/// What a guest run uses from the host: the scheduler, the models, where results go.
+#[derive(Debug, clap::Args)]
+pub struct RunOpts {
+    /// The scheduler binary [default: scx_mimic beside this program].
+    #[arg(long)]
+    pub sched: Option<PathBuf>,
+    /// Folder for result folders.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Folder with trained models (slice.model, placement.model); the model cases are skipped,
+    /// with a warning, without them.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+}
+
+impl RunOpts {
+    /// The scheduler binary, checked to exist, as an absolute path.
+    pub fn sched(&self) -> Result<PathBuf> {
+        let sched = self.sched.clone().map(Ok).unwrap_or_else(|| sibling("scx_mimic"))?;
+        anyhow::ensure!(sched.exists(), "scheduler {} not found (cargo build --release first)", sched.display());
+        Ok(sched.canonicalize()?)
+    }
+
+    /// The models folder as an absolute path, if it holds both models.
+    pub fn trained_models(&self) -> Result<Option<PathBuf>> {
+        if self.models.join("slice.model").exists() && self.models.join("placement.model").exists() {
+            Ok(Some(self.models.canonicalize()?))
+        } else {
+            log::warn!("no trained models in {} (run `make train`): the model cases are skipped", self.models.display());
+            Ok(None)
+        }
+    }
+}
+
+pub fn secs(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
+
+pub fn sibling(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find this program's path")?;
+    Ok(me.with_file_name(name))
+}
+
