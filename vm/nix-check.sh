@@ -204,5 +204,225 @@ broken duplicate-workspace "$BREAK_DUPLICATE_WORKSPACE" flake.nix outputs
 broken datasets-dropped "$BREAK_DATASETS_DROPPED" flake.nix outputs
 broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" flake.nix outputs
 
+# --- the deep stage: the real nixpkgs tree and the locked crane (../shared/reference/nix) --------
+# What it proves: the flake evaluates against real nixpkgs and crane code (every attribute exists,
+# every argument is accepted, no evaluation warnings), its derivations instantiate (dry-run of the
+# package, the kernel and the dev shell), the dev shell does not need the kernel, and the package
+# derivation's own build and check phases — their cargo command lines as evaluated, read from the
+# derivation — run natively with the host's cargo on a copy of the derivation's filtered source.
+# What it cannot prove: anything built by Nix (no binary cache here), the Nix toolchain (the
+# host's cargo/rustc/clang run, not nixpkgs' ones, and the derivation's RUSTFLAGS are not applied:
+# they would rebuild every dependency), the Nix sandbox (no network, not root, HOME missing: HOME
+# is unset here but the rest is not reproduced). See tests/nix/README.md.
+REF=${MIMIC_NIX_REFERENCE:-$ROOT/../shared/reference/nix}
+DEEP="$NIXDIR/deep"
+SYS=x86_64-linux
+DEEP_TARGET=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/scx_mimic/target}
+DRVPY="$ROOT/tests/nix/drv.py"
+
+# zstd for the archives: the host's, or Debian trixie's unpacked beside nix (same private apt).
+zstd_cmd() {
+  if command -v zstd >/dev/null; then ZSTD=(zstd); return 0; fi
+  if [ ! -x "$NR/usr/bin/zstd" ]; then
+    log "fetching zstd from Debian trixie into $NIXDIR"
+    private_apt "$NIXDIR/apt" trixie
+    local d; d=$(mktemp -d "$MIMIC_CACHE/zstddl.XXXXXX")
+    (cd "$d" && timeout 300 apt-get "${ALT[@]}" download zstd liblz4-1 liblzma5 >/dev/null 2>&1) || { rm -rf "$d"; return 1; }
+    for f in "$d"/*.deb; do timeout 120 dpkg-deb -x "$f" "$NR"; done; rm -rf "$d"
+  fi
+  ZSTD=("$NR/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$NR/usr/lib/x86_64-linux-gnu:$NR/lib/x86_64-linux-gnu" "$NR/usr/bin/zstd")
+}
+
+# Unpack the nixpkgs tree once (keyed by archive name and size) as a one-commit git repository
+# (a git+file: input is copied into the store once; a path: input on every evaluation), and add
+# crane to the store: its store path then is the locked input's, which resolves offline.
+deep_setup() {
+  local np cr key t
+  np=$(ls "$REF"/nixpkgs-*.tar.zst 2>/dev/null | head -1); cr=$(ls "$REF"/crane-*.tar.zst 2>/dev/null | head -1)
+  [ -n "$np" ] && [ -n "$cr" ] || return 3
+  zstd_cmd || { echo "no zstd (apt install zstd)"; return 1; }
+  key="$(basename "$np" .tar.zst)-$(stat -c %s "$np")"
+  NIXPKGS="$DEEP/ref/$key/nixpkgs"
+  if [ ! -f "$DEEP/ref/$key/.complete" ]; then
+    log "unpacking $(basename "$np") into $DEEP/ref (once)"
+    rm -rf "$DEEP/ref"; mkdir -p "$DEEP/ref/$key"
+    timeout 900 "${ZSTD[@]}" -dc -q "$np" | timeout 900 tar -C "$DEEP/ref/$key" -x || { echo "cannot unpack $np"; return 1; }
+    [ -f "$NIXPKGS/default.nix" ] || { echo "$np holds no nixpkgs/ tree"; return 1; }
+    ( cd "$NIXPKGS" && export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null \
+        GIT_AUTHOR_DATE=2026-07-15T00:00:00Z GIT_COMMITTER_DATE=2026-07-15T00:00:00Z &&
+      timeout 300 git init -q && timeout 600 git add -A -f &&
+      timeout 600 git -c user.name=nix-check -c user.email=nix-check@localhost commit -q --no-verify -m reference ) ||
+      { echo "cannot make $NIXPKGS a git repository"; return 1; }
+    touch "$DEEP/ref/$key/.complete"
+  fi
+  t=$(mktemp -d)
+  timeout 300 "${ZSTD[@]}" -dc -q "$cr" | timeout 300 tar -C "$t" -x || { rm -rf "$t"; echo "cannot unpack $cr"; return 1; }
+  CRANE=$(nixw nix-store --store "$STORE" --add-fixed --recursive sha256 "$t/source" 2>&1) || { rm -rf "$t"; echo "$CRANE"; return 1; }
+  rm -rf "$t"
+  NIXF=(--store "$STORE" --offline --no-write-lock-file --override-input nixpkgs "git+file://$NIXPKGS")
+}
+
+# A copy of the flake as a Nix user's checkout gives it: git's tracked files, as in the work tree.
+deep_flake() { # dest
+  rm -rf "$1"; mkdir -p "$1"
+  if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$ROOT" && timeout 120 git ls-files -z --cached | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+      timeout 300 xargs -0 -r cp --parents -t "$1")
+  else
+    (cd "$ROOT" && timeout 300 tar -c --exclude=./.git --exclude=./target --exclude=./results . | tar -C "$1" -x)
+  fi
+}
+
+# Run nix on a flake folder; keep its standard output in $NIXOUT; fail on errors and on any warning
+# but the override's "not writing modified lock file".
+nixf() { # dir, nix args… (the flake reference is path:dir; "#attr" arguments get it prefixed)
+  local dir=$1 a args=() err rc warn; shift
+  for a in "$@"; do case "$a" in "#"*) args+=("path:$dir$a");; *) args+=("$a");; esac; done
+  err=$(mktemp)
+  NIXOUT=$(nixw nix "${args[@]}" "${NIXF[@]}" 2>"$err"); rc=$?
+  warn=$(grep -E '^(evaluation )?warning:' "$err" | grep -v 'not writing modified lock file')
+  if [ $rc != 0 ]; then
+    grep -E '^error|error:' -A2 "$err" | grep -v '^--$' | head -6; [ $rc = 124 ] && echo "(timed out)"
+    rm -f "$err"; return 1
+  fi
+  # `nix build --dry-run` tells what it would build on standard error.
+  [ "${args[0]}" = build ] && NIXOUT+=$'\n'$(cat "$err")
+  rm -f "$err"
+  [ -z "$warn" ] || { echo "$warn" | head -5; return 1; }
+}
+
+check_deep_flake_check() { nixf "$1" flake check --no-build "path:$1"; }
+
+# (A check prints its one-line summary as "= text"; anything else it prints is why it failed.)
+check_deep_dry_run() { # dir, attribute
+  nixf "$1" build --dry-run "#$2" || return 1
+  local n; n=$(grep -Eo 'these [0-9]+ derivations will be built' <<<"$NIXOUT" | grep -Eo '[0-9]+')
+  echo "= ${n:-0} derivations to build"
+}
+
+# The dev shell's derivation closure must not hold the kernel, nor its generated config.
+check_deep_devshell() { # dir
+  nixf "$1" eval --json "#packages.$SYS.kernel" --apply 'k: [ k.drvPath k.configfile.drvPath ]' || return 1
+  local kernel; kernel=$(tr -d '[]"' <<<"$NIXOUT" | tr ',' ' ' | tail -1)
+  nixf "$1" eval --raw "#devShells.$SYS.default.drvPath" || return 1
+  local shell closure k; shell=$(tail -1 <<<"$NIXOUT")
+  closure=$(nixw nix-store --store "$STORE" --query --requisites "$shell" 2>&1) || { echo "$closure" | tail -3; return 1; }
+  for k in $kernel; do
+    [[ $k == /nix/store/*.drv ]] || { echo "not a derivation: $k"; return 1; }
+    if grep -qxF "$k" <<<"$closure"; then
+      echo "the dev shell's closure holds $(basename "$k"): nix develop would build the guest kernel"
+      return 1
+    fi
+  done
+}
+
+# The deps derivation runs on crane's dummy source, which cannot be made without building here:
+# its cargo command lines are only checked to parse (cargo stops at a rejected flag before --help).
+check_deep_deps_args() { # dir
+  nixf "$1" derivation show "#packages.$SYS.scx_mimic.cargoArtifacts" || return 1
+  local lines line sub rest out n=0
+  lines=$(printf '%s' "$NIXOUT" | timeout 60 python3 "$DRVPY" cargo-lines) || { echo "$lines"; return 1; }
+  while IFS= read -r line; do
+    read -r _ sub rest <<<"$line"
+    # cargoWithProfile adds --release (CARGO_PROFILE=release, crane's default)
+    out=$(cd /tmp && timeout 60 cargo "$sub" --release $rest --help 2>&1 >/dev/null) || { echo "cargo $sub $rest: $out" | head -2; return 1; }
+    [ -z "$out" ] || { echo "cargo $sub $rest: $(head -1 <<<"$out")"; return 1; }
+    n=$((n+1))
+  done <<<"$lines"
+  [ "$n" -gt 0 ] || { echo "no cargo command line found in the deps derivation"; return 1; }
+  echo "= its $n cargo command lines parse"
+}
+
+# The package derivation's build and check phases, as evaluated, run natively on its source.
+run_phase() { # phase-file, log
+  ( cd "$DEEP/src" &&
+    export CARGO_TARGET_DIR="$DEEP_TARGET" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+      RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" NIX_BUILD_CORES="$(nproc)" HOME=/homeless-shelter &&
+    timeout "${DEEP_PHASE_DEADLINE:-2700}" nice bash -c '
+      . "$1/lib/setupHooks/cargoHelperFunctionsHook.sh"
+      . "$1/lib/setupHooks/configureCargoCommonVarsHook.sh"
+      configureCargoCommonVars >/dev/null
+      runHook() { :; }   # drv.py phases refused a derivation with hooks around the phases
+      set -euo pipefail
+      eval "$(cat "$2")"' _ "$NIXDIR/chroot$CRANE" "$1" ) >"$2" 2>&1
+}
+check_deep_phases() { # dir, label
+  nixf "$1" derivation show "#packages.$SYS.scx_mimic" || return 1
+  local p="$DEEP/phases$2" src why
+  rm -rf "$p"
+  why=$(printf '%s' "$NIXOUT" | timeout 60 python3 "$DRVPY" phases "$p" 2>&1) || { echo "$why"; return 1; }
+  src=$(cat "$p/src")
+  # The filtered source is a plain store path that evaluation has already added to the store.
+  nixw nix path-info --store "$STORE" "$src" >/dev/null 2>&1 || { echo "$src is not in the store"; return 1; }
+  why=$(timeout 600 python3 "$DRVPY" mirror "$NIXDIR/chroot$src" "$DEEP/src" "$ROOT" 2>&1) || { echo "$why"; return 1; }
+  mkdir -p "$DEEP/logs"
+  local ph t0 rc summary=""
+  for ph in buildPhase checkPhase; do
+    t0=$(date +%s)
+    run_phase "$p/$ph" "$DEEP/logs/$ph$2.log"; rc=$?
+    if [ $rc != 0 ]; then
+      echo "$ph ($(grep -m1 -E '^\+ .*cargo' "$DEEP/logs/$ph$2.log" | sed 's/^+ //')) failed$([ $rc = 124 ] && echo ' (timed out)'):"
+      grep -E '^error|FAILED|panicked|cannot be used|unexpected argument' "$DEEP/logs/$ph$2.log" | head -4
+      echo "(log: $DEEP/logs/$ph$2.log)"
+      return 1
+    fi
+    summary+="$ph $(( $(date +%s) - t0 ))s, "
+  done
+  local np nf
+  np=$(grep -Eo '[0-9]+ passed' "$DEEP/logs/checkPhase$2.log" | awk '{s+=$1} END {print s+0}')
+  nf=$(grep -Eo '[0-9]+ failed' "$DEEP/logs/checkPhase$2.log" | awk '{s+=$1} END {print s+0}')
+  [ "$np" -gt 0 ] && [ "$nf" = 0 ] || { echo "checkPhase ran $np passing and $nf failing tests"; return 1; }
+  echo "= ${summary}$np tests passed"
+}
+
+# The first line each check's caller prints: why a check failed (or what a self-test caught).
+oneline() { tr '\n' ' ' | sed 's/  */ /g' | cut -c1-${1:-400}; }
+
+deep_check() { # name, function, args…
+  local name=$1 out rc sum; shift
+  out=$("$@" 2>&1); rc=$?
+  sum=$(sed -n 's/^= //p' <<<"$out" | tail -1)
+  if [ $rc = 0 ]; then pass "$name${sum:+ ($sum)}"; else fail "$name" "$(grep -v '^= ' <<<"$out" | oneline)"; fi
+}
+
+deep_broken() { # name, sed expression on flake.nix, check function
+  local d="$DEEP/flake-broken" why
+  deep_flake "$d"; sed -i "$2" "$d/flake.nix"
+  if cmp -s "$ROOT/flake.nix" "$d/flake.nix"; then
+    fail "self-test-deep-$1" "the break '$2' matched nothing in flake.nix (update the self-test)"
+  elif why=$("$3" "$d" -broken 2>&1); then
+    fail "self-test-deep-$1" "the deep check '$3' did not notice: $2"
+  else
+    pass "self-test-deep-$1 (caught: $(grep -v '^= ' <<<"$why" | oneline 200))"
+  fi
+}
+
+deep_stage() {
+  local rc t0 t1 what attr F="$DEEP/flake"; t0=$(date +%s)
+  mkdir -p "$DEEP"
+  deep_setup >"$DEEP/setup.out"; rc=$?
+  if [ $rc = 3 ]; then
+    echo "nix-check: deep stage skipped: no nixpkgs-*.tar.zst and crane-*.tar.zst in $REF"; return 0
+  fi
+  [ $rc = 0 ] || { fail deep-setup "$(oneline <"$DEEP/setup.out")"; return 0; }
+  log "deep stage: $(basename "$(dirname "$NIXPKGS")"), crane $CRANE, cargo target $DEEP_TARGET"
+  deep_flake "$F"
+  deep_check deep-flake-check check_deep_flake_check "$F"
+  for what in package:packages.$SYS.scx_mimic kernel:packages.$SYS.kernel devshell:devShells.$SYS.default; do
+    deep_check "deep-dry-run-${what%%:*}" check_deep_dry_run "$F" "${what#*:}"
+  done
+  deep_check deep-devshell-without-kernel check_deep_devshell "$F"
+  deep_check deep-deps-cargo-args check_deep_deps_args "$F"
+  t1=$(date +%s)
+  deep_check deep-package-phases check_deep_phases "$F" ""
+  log "deep stage: the package's phases took $(( $(date +%s) - t1 ))s"
+  deep_broken duplicate-workspace "$BREAK_DUPLICATE_WORKSPACE" check_deep_phases
+  deep_broken datasets-dropped "$BREAK_DATASETS_DROPPED" check_deep_phases
+  deep_broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" check_deep_devshell
+  rm -rf "$DEEP/flake-broken"
+  log "deep stage: $(( $(date +%s) - t0 ))s"
+}
+deep_stage
+
 echo "nix-check: $ok passed, $bad failed"
 [ "$bad" = 0 ]
