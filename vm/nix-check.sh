@@ -334,10 +334,29 @@ check_deep_deps_args() { # dir
 }
 
 # The package derivation's build and check phases, as evaluated, run natively on its source.
+deep_env() {
+  export CARGO_TARGET_DIR="$DEEP_TARGET" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+    RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" NIX_BUILD_CORES="$(nproc)" HOME=/homeless-shelter
+}
+# Cargo names a workspace crate's artifacts by its path relative to the workspace root, and judges
+# them fresh by file times: the copy and any checkout sharing the target folder build the same
+# units. So that neither takes the other's build for its own (a checkout's edited crate older than
+# the copy's build, or the copy's unchanged files older than a checkout's build), the fingerprints
+# of the local crates (workspace and path dependencies) are dropped before the copy is built and
+# after: they are rebuilt (about a minute), the registry dependencies are not. Under cargo's lock.
+forget_local_units() {
+  local names fp="$DEEP_TARGET/release/.fingerprint"
+  names=$(cd "$DEEP/src" && deep_env && host=$(timeout 60 rustc -vV | sed -n 's/^host: //p') &&
+          timeout 120 cargo metadata --format-version 1 --locked --offline --filter-platform "$host" 2>"$DEEP/logs/metadata.err" |
+          timeout 60 python3 -c 'import json,sys; print(" ".join(sorted({p["name"] for p in json.load(sys.stdin)["packages"] if p["source"] is None})))') ||
+    { echo "cargo metadata failed in $DEEP/src: $(head -3 "$DEEP/logs/metadata.err")"; return 1; }
+  [ -n "$names" ] || { echo "no local crates found in $DEEP/src"; return 1; }
+  mkdir -p "$fp"; touch "$DEEP_TARGET/release/.cargo-lock"
+  timeout 900 flock -w 890 "$DEEP_TARGET/release/.cargo-lock" bash -c 'cd "$1" && shift && for n; do rm -rf ./"$n"-*; done' _ "$fp" $names ||
+    { echo "could not take cargo's lock on $DEEP_TARGET/release"; return 1; }
+}
 run_phase() { # phase-file, log
-  ( cd "$DEEP/src" &&
-    export CARGO_TARGET_DIR="$DEEP_TARGET" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
-      RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" NIX_BUILD_CORES="$(nproc)" HOME=/homeless-shelter &&
+  ( cd "$DEEP/src" && deep_env &&
     timeout "${DEEP_PHASE_DEADLINE:-2700}" nice bash -c '
       . "$1/lib/setupHooks/cargoHelperFunctionsHook.sh"
       . "$1/lib/setupHooks/configureCargoCommonVarsHook.sh"
@@ -356,12 +375,13 @@ check_deep_phases() { # dir, label
   nixw nix path-info --store "$STORE" "$src" >/dev/null 2>&1 || { echo "$src is not in the store"; return 1; }
   why=$(timeout 600 python3 "$DRVPY" mirror "$NIXDIR/chroot$src" "$DEEP/src" "$ROOT" 2>&1) || { echo "$why"; return 1; }
   mkdir -p "$DEEP/logs"
+  [ -n "$2" ] || forget_local_units || return 1
   local ph t0 rc summary=""
   for ph in buildPhase checkPhase; do
     t0=$(date +%s)
     run_phase "$p/$ph" "$DEEP/logs/$ph$2.log"; rc=$?
     if [ $rc != 0 ]; then
-      echo "$ph ($(grep -m1 -E '^\+ .*cargo' "$DEEP/logs/$ph$2.log" | sed 's/^+ //')) failed$([ $rc = 124 ] && echo ' (timed out)'):"
+      echo "$ph ($(grep -E '^\++ .*cargo (build|test|check)' "$DEEP/logs/$ph$2.log" | tail -1 | sed 's/^+* //')) failed$([ $rc = 124 ] && echo ' (timed out)'):"
       grep -E '^error|FAILED|panicked|cannot be used|unexpected argument' "$DEEP/logs/$ph$2.log" | head -4
       echo "(log: $DEEP/logs/$ph$2.log)"
       return 1
@@ -420,6 +440,7 @@ deep_stage() {
   deep_broken datasets-dropped "$BREAK_DATASETS_DROPPED" check_deep_phases
   deep_broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" check_deep_devshell
   rm -rf "$DEEP/flake-broken"
+  [ ! -d "$DEEP/src" ] || forget_local_units >/dev/null || log "warning: could not drop the copy's crate fingerprints in $DEEP_TARGET"
   log "deep stage: $(( $(date +%s) - t0 ))s"
 }
 deep_stage
