@@ -211,9 +211,9 @@ broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" flake.nix outputs
 # derivation's own build and check phases — their cargo command lines as evaluated, read from the
 # derivation — run natively with the host's cargo on a copy of the derivation's filtered source.
 # What it cannot prove: anything built by Nix (no binary cache here), the Nix toolchain (the
-# host's cargo/rustc/clang run, not nixpkgs' ones, and the derivation's RUSTFLAGS are not applied:
-# they would rebuild every dependency), the Nix sandbox (no network, not root, HOME missing: HOME
-# is unset here but the rest is not reproduced). See tests/nix/README.md.
+# host's cargo/rustc/clang run, not nixpkgs' ones, and the derivation's RUSTFLAGS and BPF_CLANG
+# are not applied: they would rebuild every dependency), the Nix sandbox (no network, not root:
+# only its missing HOME is reproduced). See tests/nix/README.md.
 REF=${MIMIC_NIX_REFERENCE:-$ROOT/../shared/reference/nix}
 DEEP="$NIXDIR/deep"
 SYS=x86_64-linux
@@ -226,7 +226,8 @@ zstd_cmd() {
   if [ ! -x "$NR/usr/bin/zstd" ]; then
     log "fetching zstd from Debian trixie into $NIXDIR"
     private_apt "$NIXDIR/apt" trixie
-    local d; d=$(mktemp -d "$MIMIC_CACHE/zstddl.XXXXXX")
+    timeout 600 apt-get "${ALT[@]}" update -qq 2>&1 | grep -v '^W:' >&2 || true
+    local d; d=$(mktemp -d "$NIXDIR/zstddl.XXXXXX")
     (cd "$d" && timeout 300 apt-get "${ALT[@]}" download zstd liblz4-1 liblzma5 >/dev/null 2>&1) || { rm -rf "$d"; return 1; }
     for f in "$d"/*.deb; do timeout 120 dpkg-deb -x "$f" "$NR"; done; rm -rf "$d"
   fi
