@@ -59,6 +59,7 @@ ok=0; bad=0
 # Breaks of flake.nix that both stages must catch (sed expressions; issue #17's findings).
 BREAK_DUPLICATE_WORKSPACE='s|^\( *\)inherit cargoArtifacts;|\1inherit cargoArtifacts;\n\1cargoTestExtraArgs = "--workspace";|'
 BREAK_DATASETS_DROPPED='\|^ *\./datasets$|d'
+BREAK_LOCKED_DROPPED='s|cargoExtraArgs = "--locked --workspace";|cargoExtraArgs = "--workspace";|'
 BREAK_KERNEL_IN_DEVSHELL='s|^\( *\)inherit (commonArgs) env hardeningDisable;|&\n\1KERNEL = "${kernel}/bzImage";|'
 pass() { echo "nix-check: ok $1"; ok=$((ok+1)); }
 fail() { echo "nix-check: FAIL $1: $2"; bad=$((bad+1)); }
@@ -203,6 +204,7 @@ broken lock-without-narhash '/"narHash": "sha256-yNJd/d' flake.lock lock
 broken duplicate-workspace "$BREAK_DUPLICATE_WORKSPACE" flake.nix outputs
 broken datasets-dropped "$BREAK_DATASETS_DROPPED" flake.nix outputs
 broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" flake.nix outputs
+broken locked-dropped "$BREAK_LOCKED_DROPPED" flake.nix outputs
 
 # --- the deep stage: the real nixpkgs tree and the locked crane (../shared/reference/nix) --------
 # What it proves: the flake evaluates against real nixpkgs and crane code (every attribute exists,
@@ -217,7 +219,7 @@ broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" flake.nix outputs
 REF=${MIMIC_NIX_REFERENCE:-$ROOT/../shared/reference/nix}
 DEEP="$NIXDIR/deep"
 SYS=x86_64-linux
-DEEP_TARGET=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/scx_mimic/target}
+DEEP_TARGET=${CARGO_BUILD_BUILD_DIR:-${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/scx_mimic/target}}
 DRVPY="$ROOT/tests/nix/drv.py"
 
 # zstd for the archives: the host's, or Debian trixie's unpacked beside nix (same private apt).
@@ -334,9 +336,21 @@ check_deep_deps_args() { # dir
   echo "= its $n cargo command lines parse"
 }
 
+# Every cargo command line of both derivations keeps --locked (crane's default, lost when
+# cargoExtraArgs is set without it): the build must use Cargo.lock's versions.
+check_deep_locked() { # dir
+  nixf "$1" derivation show "#packages.$SYS.scx_mimic" "#packages.$SYS.scx_mimic.cargoArtifacts" || return 1
+  local n; n=$(printf '%s' "$NIXOUT" | timeout 60 python3 "$DRVPY" locked 2>&1) || { echo "$n"; return 1; }
+  echo "= all $n cargo command lines of the package and its deps"
+}
+
 # The package derivation's build and check phases, as evaluated, run natively on its source.
+# Cargo's intermediate artifacts go to the shared target folder (its build-dir: the registry
+# dependencies are not rebuilt), its final ones (what it copies to target/release/: mimic,
+# scx_mimic) to a folder of the copy's own, so a checkout's binaries are never replaced by the
+# copy's while, say, a VM test of that checkout runs them.
 deep_env() {
-  export CARGO_TARGET_DIR="$DEEP_TARGET" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+  export CARGO_BUILD_BUILD_DIR="$DEEP_TARGET" CARGO_TARGET_DIR="$DEEP/out" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
     RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" NIX_BUILD_CORES="$(nproc)" HOME=/homeless-shelter
 }
 # Cargo names a workspace crate's artifacts by its path relative to the workspace root, and judges
@@ -344,7 +358,7 @@ deep_env() {
 # units. So that neither takes the other's build for its own (a checkout's edited crate older than
 # the copy's build, or the copy's unchanged files older than a checkout's build), the fingerprints
 # of the local crates (workspace and path dependencies) are dropped before the copy is built and
-# after: they are rebuilt (about a minute), the registry dependencies are not. Under cargo's lock.
+# after: they are rebuilt (30-60 s), the registry dependencies are not. Under cargo's lock.
 forget_local_units() {
   local names fp="$DEEP_TARGET/release/.fingerprint"
   names=$(cd "$DEEP/src" && deep_env && host=$(timeout 60 rustc -vV | sed -n 's/^host: //p') &&
@@ -434,12 +448,14 @@ deep_stage() {
   done
   deep_check deep-devshell-without-kernel check_deep_devshell "$F"
   deep_check deep-deps-cargo-args check_deep_deps_args "$F"
+  deep_check deep-cargo-locked check_deep_locked "$F"
   t1=$(date +%s)
   deep_check deep-package-phases check_deep_phases "$F" ""
   log "deep stage: the package's phases took $(( $(date +%s) - t1 ))s"
   deep_broken duplicate-workspace "$BREAK_DUPLICATE_WORKSPACE" check_deep_phases
   deep_broken datasets-dropped "$BREAK_DATASETS_DROPPED" check_deep_phases
   deep_broken kernel-in-devshell "$BREAK_KERNEL_IN_DEVSHELL" check_deep_devshell
+  deep_broken locked-dropped "$BREAK_LOCKED_DROPPED" check_deep_locked
   rm -rf "$DEEP/flake-broken"
   [ ! -d "$DEEP/src" ] || forget_local_units >/dev/null || log "warning: could not drop the copy's crate fingerprints in $DEEP_TARGET"
   log "deep stage: $(( $(date +%s) - t0 ))s"

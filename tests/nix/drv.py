@@ -6,6 +6,8 @@ a store path into a work folder. Reads JSON from `nix derivation show` on stdin.
                           evaluates), DIR/src (the source store path); fail if the derivation
                           has hooks around those phases (they would not be run natively)
   drv.py cargo-lines      print every cargo command line of buildPhase/checkPhase, one a line
+  drv.py locked           (any number of derivations) fail if a cargo command line lacks
+                          --locked; print how many lines there are
   drv.py mirror SRC DST CHECKOUT
                           make DST hold exactly SRC's files (content compared: an unchanged file
                           keeps its mtime, so cargo rebuilds only what changed), except files the
@@ -43,6 +45,8 @@ def phases(out):
     for k in HOOKS:
         if env.get(k, "").strip():
             errs.append(f"{path}: has {k}, which this check does not run")
+    if not cargo_lines_of(env):
+        errs.append(f"{path}: no cargo build/test command line in its phases")
     if errs:
         sys.exit("; ".join(errs))
     os.makedirs(out, exist_ok=True)
@@ -51,13 +55,35 @@ def phases(out):
             f.write(env[k])
 
 
+def cargo_lines_of(env):
+    return [line.strip() for k in ("buildPhase", "checkPhase") for line in env.get(k, "").splitlines()
+            if re.match(r"\s*cargo(WithProfile)?\s+(build|check|test)\b", line)]
+
+
+def unlocked(env):
+    """The cargo command lines without --locked: they may build with other versions than Cargo.lock's."""
+    return [l for l in cargo_lines_of(env) if "--locked" not in l.split() and "--frozen" not in l.split()]
+
+
 def cargo_lines():
     _, drv = the_drv()
-    env = drv["env"]
-    for k in ("buildPhase", "checkPhase"):
-        for line in env.get(k, "").splitlines():
-            if re.match(r"\s*cargo(WithProfile)?\s+(build|check|test)\b", line):
-                print(line.strip())
+    for line in cargo_lines_of(drv["env"]):
+        print(line)
+
+
+def locked():
+    errs, n = [], 0
+    for path, drv in json.load(sys.stdin).items():
+        lines = cargo_lines_of(drv["env"])
+        if not lines:
+            errs.append(f"{path}: no cargo command line")
+        n += len(lines)
+        bad = unlocked(drv["env"])
+        if bad:
+            errs.append(f"{os.path.basename(path)}: cargo runs without --locked: {bad}")
+    if errs:
+        sys.exit("; ".join(errs))
+    print(n)
 
 
 def git_ignored(checkout, paths):
@@ -120,6 +146,8 @@ if __name__ == "__main__":
         phases(sys.argv[2])
     elif cmd == "cargo-lines":
         cargo_lines()
+    elif cmd == "locked":
+        locked()
     elif cmd == "mirror":
         mirror(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
