@@ -276,6 +276,20 @@ deep_flake() { # dest
   fi
 }
 
+# Each run adds its flake copies and .drv files to the store (the same ones again when nothing
+# changed): past 2 GiB, everything but the flake's inputs (nixpkgs, crane) is collected.
+deep_gc() { # flake dir
+  local kb roots; kb=$(timeout 120 du -sk "$NIXDIR/chroot/nix/store" 2>/dev/null | cut -f1)
+  [ "${kb:-0}" -gt $((2 * 1024 * 1024)) ] || return 0
+  log "deep stage: the Nix store holds $((kb / 1024)) MiB: collecting garbage (nixpkgs and crane are kept)"
+  roots=$(nixw nix flake archive --json --dry-run "${NIXF[@]}" "path:$1" 2>/dev/null |
+          timeout 60 python3 -c 'import json,sys; print(" ".join(i["path"] for i in json.load(sys.stdin)["inputs"].values()))') &&
+    [ -n "$roots" ] || { log "warning: cannot tell the flake's inputs: no garbage collected"; return 0; }
+  rm -rf "$DEEP/gcroots"; mkdir -p "$DEEP/gcroots"
+  local r; for r in $roots; do nixw nix-store --store "$STORE" --add-root "$DEEP/gcroots/${r##*-}-${r:11:8}" --realise "$r" >/dev/null || return 0; done
+  nixw nix-store --store "$STORE" --gc >/dev/null 2>&1 || log "warning: nix-store --gc failed"
+}
+
 # Run nix on a flake folder; keep its standard output in $NIXOUT; fail on errors and on any warning
 # but the override's "not writing modified lock file".
 nixf() { # dir, nix args… (the flake reference is path:dir; "#attr" arguments get it prefixed)
@@ -442,6 +456,7 @@ deep_stage() {
   [ $rc = 0 ] || { fail deep-setup "$(oneline <"$DEEP/setup.out")"; return 0; }
   log "deep stage: $(basename "$(dirname "$NIXPKGS")"), crane $CRANE, cargo target $DEEP_TARGET"
   deep_flake "$F"
+  deep_gc "$F"
   deep_check deep-flake-check check_deep_flake_check "$F"
   for what in package:packages.$SYS.scx_mimic kernel:packages.$SYS.kernel devshell:devShells.$SYS.default; do
     deep_check "deep-dry-run-${what%%:*}" check_deep_dry_run "$F" "${what#*:}"
