@@ -7,7 +7,11 @@
   };
 
   outputs =
-    { self, nixpkgs, crane }:
+    {
+      self,
+      nixpkgs,
+      crane,
+    }:
     let
       system = "x86_64-linux";
       pkgs = import nixpkgs { inherit system; };
