@@ -7,7 +7,11 @@
   };
 
   outputs =
-    { self, nixpkgs, crane }:
+    {
+      self,
+      nixpkgs,
+      crane,
+    }:
     let
       system = "x86_64-linux";
       pkgs = import nixpkgs { inherit system; };
@@ -21,15 +25,19 @@
         structuredExtraConfig = lib.mapAttrs (_: _: lib.mkForce lib.kernel.yes) kernelOptions;
       };
 
-      # Sources cargo needs, plus the BPF C sources and the model/dataset files the tools read.
-      src = lib.cleanSourceWith {
-        src = ./.;
-        filter =
-          path: type:
-          (craneLib.filterCargoSources path type)
-          || (lib.hasInfix "/bpf/" path)
-          || (lib.hasSuffix ".bpf.c" path)
-          || (lib.hasSuffix ".h" path);
+      # What the build and its tests read: cargo's sources (*.rs, *.toml — vm/workloads/ too —,
+      # Cargo.lock, .cargo/config.toml), the BPF C sources, and the data the tests load: the
+      # datasets (training_is_deterministic_to_the_byte), the models and the fuzz corpus
+      # (model_corpus). A folder listed here that does not exist fails evaluation.
+      src = lib.fileset.toSource {
+        root = ./.;
+        fileset = lib.fileset.unions [
+          (craneLib.fileset.commonCargoSources ./.)
+          ./bpf
+          ./datasets
+          ./models
+          ./tests/fuzz/corpus
+        ];
       };
 
       # The same build environment nixpkgs' own `scx` package uses for scx_rustland_core
@@ -39,7 +47,10 @@
         pname = "scx_mimic";
         version = "0.1.0";
         strictDeps = true;
-        cargoExtraArgs = "--workspace";
+        # Every cargo call of both derivations gets these (crane's default is "--locked" alone:
+        # setting cargoExtraArgs replaces it, so it is repeated here). The test command adds
+        # nothing of its own: a second --workspace is an error for cargo.
+        cargoExtraArgs = "--locked --workspace";
         nativeBuildInputs = [
           pkgs.pkg-config
           pkgs.rustPlatform.bindgenHook
@@ -61,13 +72,23 @@
         commonArgs
         // {
           inherit cargoArtifacts;
-          # The unit tests run here; the VM tests need a guest (see checks.vm-gate).
-          cargoTestExtraArgs = "--workspace";
+          # The unit tests run here (cargo test --release --locked --workspace); the VM tests
+          # need a guest (see checks.vm-gate).
           meta.mainProgram = "scx_mimic";
         }
       );
 
-      perf = pkgs.linuxKernel.packages.linux_6_12.perf;
+      inherit (pkgs) perf;
+
+      # tools/sklearn_compare.py (the scikit-learn comparison of `make train`).
+      python = pkgs.python3.withPackages (ps: [
+        ps.scikit-learn
+        ps.pyarrow
+        ps.numpy
+      ]);
+
+      # The published peer of `make bench`, as nixpkgs builds it.
+      scx_rustland = "${pkgs.scx.rustscheds}/bin/scx_rustland";
 
       # Everything the VM loop and the benchmarks run, on the host and (shared by virtme-ng's
       # 9p root) in the guest.
@@ -97,20 +118,37 @@
       '';
 
       # `nix run .#TARGET` runs the Makefile target in the current checkout, with the flake's
-      # binaries, tools and kernel instead of apt, a venv and Debian's kernel.
-      mkApp = target: {
-        type = "app";
-        program = toString (
-          pkgs.writeShellScript "scx-mimic-${target}" ''
-            set -euo pipefail
-            export PATH=${lib.makeBinPath runtimeTools}:$PATH
-            export KERNEL=${kernel}/bzImage KERNEL_CONFIG=${kernel.configfile}
-            export MIMIC_PREBUILT=${scx_mimic}/bin
-            [ -f Makefile ] && [ -d vm ] || { echo "run this from an scx_mimic checkout" >&2; exit 2; }
-            exec make ${target} "$@"
-          ''
-        );
-      };
+      # binaries, tools and kernel instead of apt, a venv and Debian's kernel. The Makefile's
+      # `SHELL := /bin/bash` does not exist on NixOS: the command line's SHELL overrides it (and
+      # reaches sub-makes through MAKEFLAGS), as do the other make variables given here.
+      mkApp =
+        {
+          target,
+          description,
+          kernel ? null,
+          tools ? [ ],
+          makeVars ? { },
+          env ? { },
+        }:
+        {
+          type = "app";
+          meta = { inherit description; };
+          program = toString (
+            pkgs.writeShellScript "scx-mimic-${target}" ''
+              set -euo pipefail
+              export PATH=${lib.makeBinPath (runtimeTools ++ tools)}:$PATH
+              export MIMIC_PREBUILT=${scx_mimic}/bin
+              ${lib.optionalString (kernel != null) ''
+                export KERNEL=${kernel}/bzImage KERNEL_CONFIG=${kernel.configfile}
+              ''}
+              ${lib.concatStrings (lib.mapAttrsToList (n: v: "export ${n}=${lib.escapeShellArg v}\n") env)}
+              [ -f Makefile ] && [ -d vm ] || { echo "run this from an scx_mimic checkout" >&2; exit 2; }
+              exec ${lib.getExe pkgs.gnumake} SHELL=${lib.getExe pkgs.bash} ${
+                lib.escapeShellArgs (lib.mapAttrsToList (n: v: "${n}=${v}") makeVars)
+              } ${target} "$@"
+            ''
+          );
+        };
     in
     {
       packages.${system} = {
@@ -118,6 +156,9 @@
         default = scx_mimic;
       };
 
+      # The dev shell must open without building the custom kernel (nothing of it is in a
+      # binary cache): the kernel is built only when asked for, by `nix run .#vm-test` /
+      # `.#bench` or `nix build .#kernel`.
       devShells.${system}.default = craneLib.devShell {
         inputsFrom = [ scx_mimic ];
         packages = runtimeTools ++ [
@@ -125,20 +166,33 @@
           pkgs.libbpf
           pkgs.pkg-config
           pkgs.rust-analyzer
-          pkgs.python3
+          python
         ];
         inherit (commonArgs) env hardeningDisable;
-        KERNEL = "${kernel}/bzImage";
-        KERNEL_CONFIG = "${kernel.configfile}";
         shellHook = ''
-          echo "scx_mimic dev shell: kernel $KERNEL; try: make vm-test"
+          echo "scx_mimic dev shell. The guest kernel is built on request:"
+          echo "  nix run .#vm-test   or   make vm-test KERNEL=\$(nix build --no-link --print-out-paths .#kernel)/bzImage"
         '';
       };
 
       apps.${system} = {
-        vm-test = mkApp "vm-test";
-        train = mkApp "train";
-        bench = mkApp "bench";
+        vm-test = mkApp {
+          target = "vm-test";
+          description = "Boot the flake's sched_ext kernel and run the scheduler gate";
+          inherit kernel;
+        };
+        train = mkApp {
+          target = "train";
+          description = "Retrain models/ from datasets/, with the scikit-learn comparison";
+          tools = [ python ];
+          env.MIMIC_PYTHON = lib.getExe python;
+        };
+        bench = mkApp {
+          target = "bench";
+          description = "Benchmark EEVDF, the heuristic, the model and nixpkgs' scx_rustland in one boot";
+          inherit kernel;
+          makeVars.RUSTLAND = scx_rustland;
+        };
       };
 
       checks.${system} = {
@@ -154,10 +208,13 @@
               export HOME=$TMPDIR
               mkdir -p $out
               ${scx_mimic}/bin/mimic vm-test --accel kvm --kernel-env ${kernelEnv} \
-                --sched ${scx_mimic}/bin/scx_mimic --results $out
+                --sched ${scx_mimic}/bin/scx_mimic --models ${src}/models --results $out
             '';
       };
 
-      formatter.${system} = pkgs.nixfmt;
+      # `nix fmt` formats the whole tree with nixfmt's style. nixfmt-rs is nixfmt's Rust port
+      # (byte-identical output): unlike the Haskell nixfmt it evaluates against the nixpkgs tree
+      # the offline check uses (vm/nix-check.sh), whose Haskell package set is incomplete.
+      formatter.${system} = pkgs.nixfmt-tree.override { nixfmtPackage = pkgs.nixfmt-rs; };
     };
 }

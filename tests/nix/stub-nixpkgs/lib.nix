@@ -14,5 +14,15 @@ rec {
   kernel = { yes = { tristate = "y"; optional = false; }; module = { tristate = "m"; optional = false; }; };
   getExe = d: "${d}/bin/${d.meta.mainProgram}";
   makeBinPath = ds: builtins.concatStringsSep ":" (map (d: "${d}/bin") ds);
-  cleanSourceWith = { src, filter, ... }: { outPath = src; inherit filter; };
+  optionalString = cond: s: if cond then s else "";
+  concatStrings = builtins.concatStringsSep "";
+  mapAttrsToList = f: attrs: map (n: f n attrs.${n}) (builtins.attrNames attrs);
+  escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
+  escapeShellArgs = args: builtins.concatStringsSep " " (map escapeShellArg args);
+  # lib.fileset: records the files asked for (outputs.nix reports them); the source is a fake
+  # store path, so nothing is copied.
+  fileset = {
+    unions = sets: { _type = "fileset"; inherit sets; };
+    toSource = { root, fileset }: { outPath = "/nix/store/stub-source"; inherit root fileset; };
+  };
 }
