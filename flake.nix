@@ -27,8 +27,9 @@
 
       # What the build and its tests read: cargo's sources (*.rs, *.toml — vm/workloads/ too —,
       # Cargo.lock, .cargo/config.toml), the BPF C sources, and the data the tests load: the
-      # datasets (training_is_deterministic_to_the_byte), the models and the fuzz corpus
-      # (model_corpus). A folder listed here that does not exist fails evaluation.
+      # datasets (training_is_deterministic_to_the_byte), the models, the fuzz corpus
+      # (model_corpus), and vm/setup.sh with its helpers (setup_apt runs it against stand-ins for
+      # apt). A path listed here that does not exist fails evaluation.
       src = lib.fileset.toSource {
         root = ./.;
         fileset = lib.fileset.unions [
@@ -37,6 +38,8 @@
           ./datasets
           ./models
           ./tests/fuzz/corpus
+          ./vm/setup.sh
+          ./vm/lib.sh
         ];
       };
 
