@@ -34,7 +34,7 @@ use scx_utils::UserExitInfo;
 
 use scx_mimic::bpf_view::BpfCounts;
 use scx_mimic::cpuset::CpuSet;
-use scx_mimic::policy::{is_critical, Context, Decision, Heuristic, Learned, Models, Policy, Target};
+use scx_mimic::policy::{is_critical, may_be_critical, Context, Decision, Heuristic, Learned, Models, Policy, Target};
 use scx_mimic::stats::SchedCounters;
 use scx_mimic::Task;
 
@@ -297,6 +297,11 @@ fn to_task(q: &QueuedTask) -> Task {
     for (dst, src) in comm.iter_mut().zip(q.comm.iter()) {
         *dst = *src as u8;
     }
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    // Priority is never granted on a name (any process can choose it): the kernel is asked
+    // whether the task really is a kernel thread, for the names that could be critical only
+    // (a /proc read costs more than the decision).
+    let kthread = may_be_critical(&comm[..end]) && kernel_says_kthread(q.pid);
     Task {
         pid: q.pid,
         cpu: q.cpu,
@@ -308,7 +313,18 @@ fn to_task(q: &QueuedTask) -> Task {
         weight: q.weight,
         vtime: q.vtime,
         comm,
+        kthread,
     }
+}
+
+/// What the kernel says of task `tid`: PF_KTHREAD in its /proc stat line (false if it cannot be
+/// read: the task is gone, and an ordinary task is the safe answer).
+fn kernel_says_kthread(tid: i32) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let Ok(mut f) = std::fs::File::open(format!("/proc/{tid}/stat")) else { return false };
+    let n = f.read(&mut buf).unwrap_or(0);
+    std::str::from_utf8(&buf[..n]).ok().and_then(scx_mimic::task::stat_says_kthread).unwrap_or(false)
 }
 
 /// The cheapest of 200 back-to-back clock reads: what timing itself adds to a sample (under

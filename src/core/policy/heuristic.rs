@@ -69,7 +69,7 @@ mod tests {
 
     fn task(pid: i32, cpu: i32, nr_cpus_allowed: u64) -> Task {
         Task { pid, cpu, nr_cpus_allowed, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0,
-               comm: Task::comm_from("x") }
+               comm: Task::comm_from("x"), kthread: false }
     }
 
     #[test]

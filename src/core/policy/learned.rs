@@ -151,7 +151,7 @@ mod tests {
 
     fn task(pid: i32, cpu: i32) -> Task {
         Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0,
-               comm: Task::comm_from("x") }
+               comm: Task::comm_from("x"), kthread: false }
     }
 
     #[test]

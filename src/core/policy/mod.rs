@@ -68,10 +68,33 @@ pub trait Policy {
 /// kernel ejects the scheduler with "watchdog failed to check in".
 const CRITICAL_COMM_PREFIXES: &[&[u8]] = &[b"kworker/", b"rcu_", b"kswapd", b"khugepaged", b"kcompactd"];
 
-/// Whether a task should jump the queue (see [`CRITICAL_COMM_PREFIXES`]).
+/// Whether a task should jump the queue: a kernel thread (the kernel's PF_KTHREAD, which no
+/// process can set) of one of the kinds in [`CRITICAL_COMM_PREFIXES`]. The name alone grants
+/// nothing: any process can call itself "kworker/0:1".
 pub fn is_critical(task: &Task) -> bool {
-    let c = task.comm_bytes();
-    CRITICAL_COMM_PREFIXES.iter().any(|p| c.starts_with(p))
+    task.kthread && may_be_critical(task.comm_bytes())
+}
+
+/// Whether a command name is one of the critical kinds — a cheap filter before asking the
+/// kernel whether the task really is a kernel thread.
+pub fn may_be_critical(comm: &[u8]) -> bool {
+    CRITICAL_COMM_PREFIXES.iter().any(|p| comm.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_kernel_thread_with_a_critical_name_is_critical() {
+        let mut t = Task { pid: 9, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0,
+                           weight: 100, vtime: 0, comm: Task::comm_from("kworker/0:1"), kthread: true };
+        assert!(is_critical(&t));
+        t.kthread = false;
+        assert!(!is_critical(&t), "a user process named like a kworker gets nothing");
+        t = Task { comm: Task::comm_from("ksoftirqd/0"), kthread: true, ..t };
+        assert!(!is_critical(&t), "kthreads of other kinds are ordinary");
+    }
 }
 
 /// Size of each policy's per-task table: enough for ~6000 live tasks, allocated up front.

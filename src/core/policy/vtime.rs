@@ -102,7 +102,7 @@ mod tests {
 
     fn task(pid: i32, comm: &str, burst: u64, exec: u64, weight: u64) -> Task {
         Task { pid, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 1_000, stop_ts: 1_000 + burst,
-               exec_runtime: exec, weight, vtime: 0, comm: Task::comm_from(comm) }
+               exec_runtime: exec, weight, vtime: 0, comm: Task::comm_from(comm), kthread: false }
     }
 
     #[test]
@@ -172,7 +172,12 @@ mod tests {
             h.deadline(&task(1, "hog", 5_000_000, 5_000_000, 100), &mut a, false);
         }
         let d_hog = h.deadline(&task(1, "hog", 5_000_000, 0, 100), &mut a, false);
-        let d_kw = h.deadline(&task(3, "kworker/u8:1", 5_000_000, 50_000_000, 100), &mut k, true);
+        let kworker = Task { kthread: true, ..task(3, "kworker/u8:1", 5_000_000, 50_000_000, 100) };
+        let d_kw = h.deadline(&kworker, &mut k, true);
+        // The same name on a user process: an ordinary deadline, behind the hog's.
+        let mut f = TaskVtime::default();
+        let d_fake = h.deadline(&task(4, "kworker/u8:1", 5_000_000, 50_000_000, 100), &mut f, true);
+        assert!(d_fake > d_kw && d_fake >= d_hog, "fake {d_fake} kworker {d_kw} hog {d_hog}");
         assert!(d_kw < d_hog);
     }
 }
