@@ -8,7 +8,9 @@
 #   VM_CPUS=2 VM_MEM=2G       guest size;  VM_VERBOSE=1  show the guest kernel's console
 #   MIMIC_CACHE=~/.cache/scx_mimic     downloads, venv, kernel
 #   CARGO_TARGET_DIR          shared cargo target folder (default ./target)
-#   BENCH_QUICK=1 BENCH_REPS=5   `make bench`: quick mode (3 reps, 5 s latency runs), repetitions
+#   BENCH_QUICK=1 BENCH_REPS=4   `make bench`: quick mode (3 reps, 5 s latency runs), repetitions
+#                             (both rounded up to a multiple of the number of schedulers)
+#   VM_TIME_LIMIT=SECS VM_SILENCE_LIMIT=300   the guest watchdog (see README)
 #   REPS=40                   `make trace-overhead`: repetitions of each side
 #   OVERHEAD_BENCH="..." OVERHEAD_OUT=file   its benchmark (prints Time: or Total time:) and result
 
@@ -34,7 +36,7 @@ endif
 all: build
 
 help:
-	@sed -n '1,13p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@sed -n '1,15p' Makefile; echo; grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 setup: ## install host packages (apt) and virtme-ng (venv)
 	@$(SETUP)
@@ -82,7 +84,8 @@ scx-rustland: setup ## build the published scx_rustland $(RUSTLAND_VERSION) from
 	  BPF_CLANG=clang-19 CARGO_TARGET_DIR=$(MIMIC_CACHE)/scx_rustland-target \
 	    $(CARGO) install scx_rustland --version $(RUSTLAND_VERSION) --locked --root $(RUSTLAND_ROOT) > $(RUSTLAND_ROOT).log 2>&1; }
 
-# BENCH_QUICK=1: 3 repetitions, 5 s latency runs (≤ 10 min under TCG). BENCH_REPS=N otherwise (5).
+# BENCH_QUICK=1: 3 repetitions, 5 s latency runs. BENCH_REPS=N otherwise (4); both rounded up to a
+# multiple of the number of schedulers (a balanced order: see README).
 bench: build kernel ## benchmark EEVDF vs heuristic vs model (vs scx_rustland) in one boot → results/bench-*/
 	@$(MAKE) --no-print-directory scx-rustland || echo "scx_rustland did not build (see $(RUSTLAND_ROOT).log): benchmarking without it"
 	$(BIN)/mimic bench --kernel-env $(KERNEL_ENV) --models $(CURDIR)/models --rustland $(RUSTLAND)
