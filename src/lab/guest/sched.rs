@@ -51,12 +51,12 @@ impl SchedProcess {
     /// Wait until sched_ext reads "enabled": how long it took. An error says why not — the
     /// process exited first (with its code), or `limit` passed (it is then killed).
     pub fn wait_attached(&mut self, limit: Duration) -> Result<Duration, String> {
-        let attached = wait_for(limit, || scx_state() == "enabled" || self.poll_exit().is_some());
-        // Exited first, or still not attached: not attached either way.
-        match (attached, self.exited) {
-            (Some(d), None) => Ok(d),
-            (_, Some(code)) => Err(format!("the scheduler exited with {code:?} before attaching (log: {})", self.log.display())),
-            (None, None) => {
+        if let Some(d) = self.wait_attached_or_exit(limit) {
+            return Ok(d);
+        }
+        match self.exited {
+            Some(code) => Err(format!("the scheduler exited with {code:?} before attaching (log: {})", self.log.display())),
+            None => {
                 self.kill();
                 Err(format!("the scheduler did not attach within {} s (log: {})", limit.as_secs(), self.log.display()))
             }

@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::util::shell_quote;
 
-
 /// How QEMU runs the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -278,10 +277,16 @@ pub fn boot(cfg: &VmConfig, guest_cmd: &str, console_log: &Path, marker: &str, l
     }
 }
 
-/// One console line, from QEMU's stdout or stderr.
-enum Console {
-    Out(String),
-    Err(String),
+/// Send each line of `pipe` into `tx`, tagged with whether it came from stderr, on a thread of
+/// its own (so neither pipe can fill up and block the guest).
+fn forward_lines(pipe: impl std::io::Read + Send + 'static, is_err: bool, tx: std::sync::mpsc::Sender<(bool, String)>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send((is_err, line)).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Run vng once under the watchdog. vng runs in its own process group, so killing the group
@@ -306,26 +311,10 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start {} (run vm/setup.sh)", cfg.vng.display()))?;
-    // Each pipe on its own thread so neither can fill up and block the guest; the lines meet
-    // in one channel, which the watchdog reads with a timeout.
+    // The two pipes' lines meet in one channel, which the watchdog reads with a timeout.
     let (tx, rx) = channel();
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
-    let tx_err = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(Console::Out(line)).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx_err.send(Console::Err(line)).is_err() {
-                break;
-            }
-        }
-    });
+    forward_lines(child.stdout.take().expect("piped"), false, tx.clone());
+    forward_lines(child.stderr.take().expect("piped"), true, tx);
     let deadline = started + limits.total;
     let mut last_line = Instant::now();
     let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES);
@@ -337,12 +326,8 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
         let now = Instant::now();
         let wait = deadline.min(last_line + limits.silence).saturating_duration_since(now);
         match rx.recv_timeout(wait) {
-            Ok(msg) => {
+            Ok((is_err, line)) => {
                 last_line = Instant::now();
-                let (line, is_err) = match msg {
-                    Console::Out(l) => (l, false),
-                    Console::Err(l) => (l, true),
-                };
                 marker_seen |= !marker.is_empty() && line.contains(marker);
                 if show_line(&line) {
                     if is_err { eprintln!("{line}") } else { println!("{line}") }

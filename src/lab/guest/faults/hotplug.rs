@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::*;
 use crate::guest::system::{dmesg_since, scx_state, wait_for};
+use crate::guest::verdict::is_stall_ejection;
 
 const CPU1_ONLINE: &str = "/sys/devices/system/cpu/cpu1/online";
 
@@ -123,7 +124,8 @@ pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         reasons.push(e.clone());
     }
     // Settle: restarted (a second "enabled" line, state enabled) or ejected for a stall.
-    let stalled = || !dmesg_since(dmesg0, &["runnable task stall"]).is_empty();
+    // The verdict's own test: the kernel ejected *our* scheduler for a runnable task stall.
+    let stalled = || is_stall_ejection(dmesg_lines().iter().skip(dmesg0).map(String::as_str), "scx_mimic");
     let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && scx_state() == "enabled") || (stalled() && scx_state() == "disabled"));
     let outcome = hotplug_outcome(enables_since(dmesg0) >= 2, stalled(), &scx_state());
     if let Err(why) = &outcome {
