@@ -26,7 +26,8 @@
       };
 
       # What the build and its tests read: cargo's sources (*.rs, *.toml — vm/workloads/ too —,
-      # Cargo.lock, .cargo/config.toml), the BPF C sources, and the data the tests load: the
+      # Cargo.lock, .cargo/config.toml), the BPF C sources (ours and the vendored
+      # scx_rustland_core's templates and headers), and the data the tests load: the
       # datasets (training_is_deterministic_to_the_byte), the models, the fuzz corpus
       # (model_corpus), and vm/setup.sh with its helpers (setup_apt runs it against stand-ins for
       # apt). A path listed here that does not exist fails evaluation.
@@ -35,6 +36,7 @@
         fileset = lib.fileset.unions [
           (craneLib.fileset.commonCargoSources ./.)
           ./bpf
+          ./vendor/scx_rustland_core
           ./datasets
           ./models
           ./tests/fuzz/corpus

@@ -1,0 +1,1 @@
+#include "bpf_h/vmlinux/vmlinux.h"
