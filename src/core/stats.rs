@@ -43,6 +43,24 @@ pub struct SchedCounters {
     /// Per-task table: live entries and entries evicted as stale.
     pub tasks_tracked: u64,
     pub tasks_evicted: u64,
+    /// Decisions that asked the BPF side to preempt (the policy's preemption rule).
+    pub decisions_preempt: u64,
+    /// BPF side: dispatches that asked to preempt, CPUs it preempted for them, and CPUs it
+    /// preempted to make room for the scheduler process.
+    pub preempt_requests: u64,
+    pub preemptions: u64,
+    pub room_kicks: u64,
+    /// Exit notices: queued by the BPF side, those it lost (ring full), those we read, and the
+    /// pids they freed in the policy's task table.
+    pub exit_notices: u64,
+    pub exit_notices_seen: u64,
+    pub exit_notices_lost: u64,
+    pub tasks_forgotten: u64,
+    /// CPUs that went online or offline while attached.
+    pub hotplug_events: u64,
+    /// How long queued tasks waited for their decision (queued → dispatch back in BPF): log2
+    /// buckets, bucket i = [2^i, 2^(i+1)) ns.
+    pub decision_wait_hist: Vec<u64>,
     /// Which policy decided: "heuristic" or "model".
     pub policy: String,
     /// What the learned policy counted (all zero for the heuristic); flat in the JSON.
@@ -62,7 +80,19 @@ impl SchedCounters {
             self.dispatched_cancel, self.dispatched_bounce, self.dispatched_failed, self.congested,
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
+        ) + &format!(
+            " | preempt asked={} done={} room={} | exits={} lost={} | hotplug={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.exit_notices, self.exit_notices_lost,
+            self.hotplug_events,
+            self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
+            self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)
         ) + &self.model_line()
+    }
+
+    /// The `q` quantile (0..1) of the decision wait, ns: the upper edge of the log2 bucket it
+    /// falls in (None before the first decision).
+    pub fn decision_wait_quantile_ns(&self, q: f64) -> Option<u64> {
+        log2_quantile(&self.decision_wait_hist, q)
     }
 
     /// Every scheduling decision of the run: those user space made (one per task it dequeued)
@@ -169,9 +199,43 @@ fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
+/// The `q` quantile of a log2 histogram (bucket i = [2^i, 2^(i+1))), as the upper edge of the
+/// bucket it falls in; None if the histogram is empty.
+pub fn log2_quantile(hist: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (i, n) in hist.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some(1u64 << (i + 1).min(63));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log2_quantiles_name_the_bucket_edge() {
+        assert_eq!(log2_quantile(&[], 0.5), None);
+        assert_eq!(log2_quantile(&[0, 0, 0], 0.99), None);
+        // 90 waits of [1024, 2048) ns and 10 of [2^20, 2^21) ns.
+        let mut h = vec![0u64; 32];
+        h[10] = 90;
+        h[20] = 10;
+        assert_eq!(log2_quantile(&h, 0.5), Some(2048));
+        assert_eq!(log2_quantile(&h, 0.9), Some(2048));
+        assert_eq!(log2_quantile(&h, 0.91), Some(1 << 21));
+        assert_eq!(log2_quantile(&h, 1.0), Some(1 << 21));
+        let c = SchedCounters { decision_wait_hist: h, ..Default::default() };
+        assert_eq!(c.decision_wait_quantile_ns(0.99), Some(1 << 21));
+    }
 
     #[test]
     fn inference_median_bucket() {

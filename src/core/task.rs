@@ -33,20 +33,9 @@ pub struct Task {
     /// Executable name, NUL-padded. Any process can choose it (`prctl(PR_SET_NAME)`, or a write
     /// to /proc/self/comm), so it never grants anything by itself.
     pub comm: [u8; TASK_COMM_LEN],
-    /// The kernel says this task is a kernel thread (PF_KTHREAD): no process can fake that.
+    /// The kernel says this task is a kernel thread (PF_KTHREAD, sent by the BPF side with the
+    /// queued task): no process can fake that.
     pub kthread: bool,
-}
-
-/// The kernel's PF_KTHREAD task flag.
-pub const PF_KTHREAD: u64 = 0x0020_0000;
-
-/// Whether `/proc/<tid>/stat` (its text) says the task is a kernel thread: the flags field (the
-/// 9th; the 7th after the parenthesised comm, which may itself hold spaces and parentheses)
-/// has PF_KTHREAD. None when the text is not a stat line.
-pub fn stat_says_kthread(stat: &str) -> Option<bool> {
-    let (_, rest) = stat.rsplit_once(") ")?;
-    let flags: u64 = rest.split_whitespace().nth(6)?.parse().ok()?;
-    Some(flags & PF_KTHREAD != 0)
 }
 
 impl Task {
@@ -83,16 +72,5 @@ mod tests {
                        exec_runtime: 0, weight: 100, vtime: 0, comm: c, kthread: false };
         assert_eq!(t.comm_bytes(), b"a-very-long-com");
         assert_eq!(t.last_burst_ns(), 0, "stop before start means unknown, not a huge burst");
-    }
-
-    #[test]
-    fn the_kthread_flag_is_read_from_the_stat_line_not_the_name() {
-        // A kworker (flags 0x04208060 has PF_KTHREAD) and a user process that named itself
-        // "kworker/0:1) S 2" to confuse a naive parser (flags 0x00400000: no PF_KTHREAD).
-        let kw = "37 (kworker/0:1-events) I 2 0 0 0 -1 69238880 0 0 0 0 0 3 0 0 20 0 1 0 9 0 0";
-        let fake = "4242 (kworker/0:1) S 2) S 1 4242 4242 0 -1 4194304 120 0 0 0 5 1 0 0 20 0 1 0 99 0 0";
-        assert_eq!(stat_says_kthread(kw), Some(true));
-        assert_eq!(stat_says_kthread(fake), Some(false));
-        assert_eq!(stat_says_kthread("garbage"), None);
     }
 }

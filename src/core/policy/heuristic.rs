@@ -6,8 +6,10 @@
 //!   prefers the previous CPU and its cache siblings); if none is idle, "any CPU" (the shared
 //!   queue, in deadline order: the first CPU to free up takes it).
 //! * **Slice**: fixed.
+//! * **Preemption** ([`PreemptRule`]): with `Deadline`, every eligible task asks the BPF side to
+//!   preempt a CPU running a later deadline (EEVDF's wakeup rule).
 
-use super::{Context, Decision, Policy, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
+use super::{Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::stats::SchedCounters;
 use crate::table::TaskTable;
 use crate::task::Task;
@@ -15,12 +17,13 @@ use crate::task::Task;
 pub struct Heuristic {
     clock: VirtualClock,
     tasks: TaskTable<TaskVtime>,
+    preempt: PreemptRule,
 }
 
 impl Heuristic {
-    /// A heuristic that gives every task `slice_ns`.
-    pub fn new(slice_ns: u64) -> Self {
-        Self { clock: VirtualClock::new(slice_ns), tasks: TaskTable::with_capacity(TASK_TABLE_SLOTS) }
+    /// A heuristic that gives every task `slice_ns` and asks to preempt by `preempt`.
+    pub fn new(slice_ns: u64, preempt: PreemptRule) -> Self {
+        Self { clock: VirtualClock::new(slice_ns), tasks: TaskTable::with_capacity(TASK_TABLE_SLOTS), preempt }
     }
 }
 
@@ -49,16 +52,22 @@ impl Policy for Heuristic {
 
     fn decide(&mut self, task: &Task, ctx: &Context) -> Decision {
         let (state, new) = self.tasks.entry(task.pid);
+        let deadline = self.clock.deadline(task, state, new);
         Decision {
             target: target(ctx.idle_cpu),
             slice_ns: self.clock.slice_ns(),
-            deadline: self.clock.deadline(task, state, new),
+            deadline,
+            preempt: self.preempt == PreemptRule::Deadline && self.clock.eligible(state),
         }
     }
 
     fn report(&self, c: &mut SchedCounters) {
         c.tasks_tracked = self.tasks.len() as u64;
         c.tasks_evicted = self.tasks.evicted();
+    }
+
+    fn forget(&mut self, pid: i32) -> bool {
+        self.tasks.remove(pid)
     }
 }
 
@@ -76,7 +85,7 @@ mod tests {
     fn placement_is_the_idle_cpu_or_the_shared_queue_even_for_pinned_tasks() {
         assert_eq!(target(1), Target::Cpu(1));
         assert_eq!(target(-16), Target::Any);
-        let mut h = Heuristic::new(1_500_000);
+        let mut h = Heuristic::new(1_500_000, PreemptRule::Deadline);
         let ctx = |idle_cpu| Context { idle_cpu, sys: SystemView::default(), now_ns: 0 };
         // Pinned tasks too: a busy CPU's own queue would let them overtake the shared queue.
         assert_eq!(h.decide(&task(7, 1, 1), &ctx(-16)).target, Target::Any);
@@ -86,7 +95,7 @@ mod tests {
 
     #[test]
     fn it_owns_its_task_table_and_reports_it() {
-        let mut h = Heuristic::new(1_500_000);
+        let mut h = Heuristic::new(1_500_000, PreemptRule::Deadline);
         let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
         for pid in 1..=5 {
             h.decide(&task(pid, 0, 2), &ctx);
@@ -95,5 +104,43 @@ mod tests {
         let mut c = SchedCounters::default();
         h.report(&mut c);
         assert_eq!((c.tasks_tracked, c.tasks_evicted), (5, 0));
+    }
+
+    fn ran(pid: i32, burst_ns: u64) -> Task {
+        Task { start_ts: 1_000, stop_ts: 1_000 + burst_ns, ..task(pid, 0, 2) }
+    }
+
+    #[test]
+    fn only_an_eligible_task_asks_to_preempt_and_only_under_the_deadline_rule() {
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
+        for rule in [PreemptRule::Off, PreemptRule::Deadline] {
+            let mut h = Heuristic::new(1_500_000, rule);
+            h.decide(&ran(1, 0), &ctx);
+            h.decide(&ran(2, 0), &ctx);
+            // Task 1 runs 2 ms: it is now the front-runner, not eligible.
+            assert!(!h.decide(&ran(1, 2_000_000), &ctx).preempt, "{rule:?}: the front-runner");
+            // Task 2 ran 0.1 ms: behind the clock, eligible.
+            assert_eq!(h.decide(&ran(2, 100_000), &ctx).preempt, rule == PreemptRule::Deadline, "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn a_pid_reused_after_an_exit_starts_with_an_empty_history() {
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
+        let mut h = Heuristic::new(1_500_000, PreemptRule::Deadline);
+        // Task 7 sleeps a lot (early deadlines); task 8 is a hog that pushes the clock.
+        for _ in 0..20 {
+            h.decide(&ran(7, 10_000), &ctx);
+            h.decide(&ran(8, 3_000_000), &ctx);
+        }
+        let remembered = h.decide(&ran(7, 0), &ctx).deadline;
+        assert!(h.forget(7), "task 7 was known");
+        assert!(!h.forget(7), "and is forgotten");
+        // The new task 7 starts at the clock, like any new task: not with the old one's credit.
+        let fresh = h.decide(&ran(7, 0), &ctx).deadline;
+        assert!(fresh > remembered, "reused pid deadline {fresh} should be later than the old task's {remembered}");
+        let mut c = SchedCounters::default();
+        h.report(&mut c);
+        assert_eq!(c.tasks_tracked, 2);
     }
 }

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{heuristic, is_critical, Context, Decision, Policy, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
+use super::{heuristic, is_critical, Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::features::QueuedView;
 use crate::model::{Model, ModelKind};
 use crate::stats::{ModelStats, SchedCounters};
@@ -54,6 +54,8 @@ pub struct Learned<'m> {
     tasks: TaskTable<TaskState>,
     stats: ModelStats,
     decisions: u64,
+    /// The heuristic's preemption rule (a learned preempt decision is the learning issue's).
+    preempt: PreemptRule,
 }
 
 /// Where the placement model's class sends a task. The tracer's classes are where EEVDF put
@@ -72,17 +74,19 @@ pub fn model_target(class: usize, prev_cpu: i32, idle_cpu: i32) -> Target {
 }
 
 impl<'m> Learned<'m> {
-    /// The learned policy with `models`; `max_slice_ns` is the ceiling on the model's slice, and
-    /// `timer_overhead_ns` what one pair of clock reads costs here (subtracted from each timing).
-    pub fn new(models: &'m Models, max_slice_ns: u64, timer_overhead_ns: u64) -> Self {
+    /// The learned policy with `models`. `slice_ns` is the unit of the virtual clock's bounds,
+    /// `max_slice_ns` the ceiling on the model's slice, `preempt` when to ask for preemption,
+    /// and `timer_overhead_ns` what one pair of clock reads costs here (subtracted from each
+    /// timing).
+    pub fn new(models: &'m Models, slice_ns: u64, max_slice_ns: u64, preempt: PreemptRule, timer_overhead_ns: u64) -> Self {
         let stats = ModelStats {
             slice_class_hist: vec![0; models.slice.classes.len()],
             placement_class_hist: vec![0; models.placement.classes.len()],
             timer_overhead_ns,
             ..Default::default()
         };
-        Self { models, clock: VirtualClock::new(max_slice_ns), tasks: TaskTable::with_capacity(TASK_TABLE_SLOTS), stats,
-               decisions: 0 }
+        Self { models, clock: VirtualClock::with_max_slice(slice_ns, max_slice_ns),
+               tasks: TaskTable::with_capacity(TASK_TABLE_SLOTS), stats, decisions: 0, preempt }
     }
 }
 
@@ -102,9 +106,10 @@ impl Policy for Learned<'_> {
             self.stats.record_inference(ns);
         }
         // The model imitates the stints EEVDF let tasks run — stints that EEVDF cuts short by
-        // wakeup preemption, which we cannot do — so the configured slice is a ceiling.
+        // wakeup preemption — so without preemption a long slice wrecks latency: the ceiling
+        // (--max-slice-us) bounds what the model may give.
         let model_slice_ns = self.models.slice.classes[slice_class].slice_ns;
-        let slice_ns = model_slice_ns.min(self.clock.slice_ns());
+        let slice_ns = model_slice_ns.min(self.clock.max_slice_ns());
         let target = model_target(place_class, task.cpu, ctx.idle_cpu);
         let s = &mut self.stats;
         s.model_decisions += 1;
@@ -114,13 +119,19 @@ impl Policy for Learned<'_> {
         s.placement_agree += u64::from(target == heuristic::target(ctx.idle_cpu));
         // Critical kernel threads keep jumping the queue (the deadline rule), whatever the model.
         s.safety_overrides += u64::from(is_critical(task));
-        Decision { target, slice_ns, deadline: self.clock.deadline_with_slice(task, &mut state.vtime, new, slice_ns) }
+        let deadline = self.clock.deadline_with_slice(task, &mut state.vtime, new, slice_ns);
+        let preempt = self.preempt == PreemptRule::Deadline && self.clock.eligible(&state.vtime);
+        Decision { target, slice_ns, deadline, preempt }
     }
 
     fn report(&self, c: &mut SchedCounters) {
         c.tasks_tracked = self.tasks.len() as u64;
         c.tasks_evicted = self.tasks.evicted();
         c.model = self.stats.clone();
+    }
+
+    fn forget(&mut self, pid: i32) -> bool {
+        self.tasks.remove(pid)
     }
 }
 
@@ -159,7 +170,7 @@ mod tests {
         // Always 20 ms (class 9), always "previous CPU" (class 0).
         let models = Models { slice: stump(ModelKind::Slice, slice_classes(), 9),
                               placement: stump(ModelKind::Placement, placement_classes(), 0) };
-        let mut p = Learned::new(&models, 1_500_000, 0);
+        let mut p = Learned::new(&models, 1_500_000, 1_500_000, PreemptRule::Deadline, 0);
         let ctx = |idle_cpu| Context { idle_cpu, sys: SystemView::default(), now_ns: 1_000 };
         let d = p.decide(&task(1, 1), &ctx(1));
         assert_eq!((d.target, d.slice_ns), (Target::Cpu(1), 1_500_000), "capped at the ceiling, on the idle previous CPU");
@@ -171,6 +182,10 @@ mod tests {
         assert_eq!(c.model.placement_agree, 1, "only the first matches the heuristic's idle-CPU choice");
         assert_eq!(c.model.inference_samples, 1, "the first decision is timed");
         assert_eq!(c.model_share(), 1.0);
+        // A higher ceiling lets the model's 20 ms through.
+        let mut p = Learned::new(&models, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
+        assert_eq!(p.decide(&task(1, 1), &ctx(1)).slice_ns, 20_000_000);
+        assert!(p.forget(1) && !p.forget(1));
     }
 
     #[test]

@@ -37,6 +37,23 @@ pub struct Decision {
     pub slice_ns: u64,
     /// Dispatch key: the task's virtual deadline.
     pub deadline: u64,
+    /// Ask the BPF side to preempt the target CPU (for [`Target::Any`]: the allowed CPU running
+    /// the latest deadline) if what runs there has a later deadline than this task.
+    pub preempt: bool,
+}
+
+/// When a policy asks to preempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreemptRule {
+    /// Never: a queued task waits for a slice end (what scx_rustland_core could do).
+    Off,
+    /// EEVDF's rule: when the task is eligible (it has not run ahead of the virtual clock) — the
+    /// BPF side then preempts only a CPU whose running task has a later deadline. Asked for
+    /// every queued task, not only wakeups: a task whose slice ended is queued to user space,
+    /// and while it is in transit its CPU picks another; preempting restores the pick EEVDF
+    /// makes at a slice end (the earliest eligible deadline, the expired task included).
+    #[default]
+    Deadline,
 }
 
 /// What the scheduler knows when it asks about a task, besides the task itself.
@@ -60,6 +77,10 @@ pub trait Policy {
 
     /// Write this policy's own counters (its task table, its model statistics) into `c`.
     fn report(&self, c: &mut SchedCounters);
+
+    /// Task `pid` exited: forget it now, so that a new task given the same pid starts with no
+    /// history. Returns whether the pid was known.
+    fn forget(&mut self, pid: i32) -> bool;
 }
 
 /// Comm prefixes of unbound kernel threads that keep the system (and the sched_ext watchdog)

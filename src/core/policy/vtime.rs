@@ -21,6 +21,9 @@ pub struct TaskVtime {
 #[derive(Debug, Clone)]
 pub struct VirtualClock {
     slice_ns: u64,
+    /// The longest slice a policy may give (the learned slice can exceed the base slice when
+    /// preemption bounds latency): a burst up to twice this is charged in full.
+    max_slice_ns: u64,
     /// The global virtual clock: the largest vruntime handed out so far. Monotonic.
     vtime_now: u64,
 }
@@ -28,7 +31,25 @@ pub struct VirtualClock {
 impl VirtualClock {
     /// A clock whose bounds are counted in slices of `slice_ns`.
     pub fn new(slice_ns: u64) -> Self {
-        Self { slice_ns, vtime_now: 0 }
+        Self::with_max_slice(slice_ns, slice_ns)
+    }
+
+    /// A clock whose bounds are counted in slices of `slice_ns`, for policies that may give
+    /// slices up to `max_slice_ns`.
+    pub fn with_max_slice(slice_ns: u64, max_slice_ns: u64) -> Self {
+        Self { slice_ns, max_slice_ns: max_slice_ns.max(slice_ns), vtime_now: 0 }
+    }
+
+    /// The longest slice a policy may give, ns.
+    pub fn max_slice_ns(&self) -> u64 {
+        self.max_slice_ns
+    }
+
+    /// EEVDF's eligibility, approximated: the task is behind the clock. Our clock is the
+    /// largest vruntime handed out, not EEVDF's weighted average, so what is not eligible is the
+    /// front-runner (and a new task, which starts at the clock).
+    pub fn eligible(&self, state: &TaskVtime) -> bool {
+        state.vruntime < self.vtime_now
     }
 
     /// The slice the bounds are counted in, ns.
@@ -80,9 +101,10 @@ impl VirtualClock {
         if new {
             state.vruntime = self.vtime_now;
         }
-        // Charge the last burst, but at most 2 slices: a burst longer than that means the task
-        // ran alone with nothing else to do; charging it all would push it far behind.
-        state.vruntime += Self::scale(task.last_burst_ns().min(2 * slice), task.weight);
+        // Charge the last burst, but at most 2 of the longest slices: a burst longer than that
+        // means the task ran alone with nothing else to do; charging it all would push it far
+        // behind.
+        state.vruntime += Self::scale(task.last_burst_ns().min(2 * self.max_slice_ns), task.weight);
         // A task that slept keeps at most one slice of credit: otherwise a long sleeper would
         // come back with a huge lead and monopolise a CPU.
         state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(slice));

@@ -55,6 +55,50 @@ const TASK_COMM_LEN: usize = 16;
 #[allow(dead_code)]
 pub const RL_CPU_ANY: i32 = bpf_intf::RL_CPU_ANY as i32;
 
+/// How the BPF side acts on a dispatched task that asks to preempt (`DispatchedTask::preempt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreemptMode {
+    /// Never preempt: the request is ignored.
+    #[default]
+    Off,
+    /// `scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT)`.
+    Kick,
+    /// Set the running task's slice to zero, then kick the CPU.
+    Slice,
+}
+
+/// What the BPF side does beyond the published scx_rustland_core (all off by default, so that
+/// `BpfScheduler::init` behaves as it always did).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extensions {
+    /// How to preempt for a dispatched task that asks to (`DispatchedTask::preempt`).
+    pub preempt: PreemptMode,
+    /// When a task is queued and no CPU is idle, preempt a CPU so the scheduler runs now.
+    pub make_room: bool,
+    /// Queue an exit notice (`QueuedTask::exited`) when a task exits.
+    pub notify_exit: bool,
+}
+
+/// What the extensions did so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtensionCounters {
+    /// Dispatched tasks that asked to preempt.
+    pub preempt_requests: u64,
+    /// CPUs preempted for them.
+    pub preemptions: u64,
+    /// CPUs preempted to make room for the scheduler.
+    pub room_kicks: u64,
+    /// Exit notices queued, and those lost to a full ring.
+    pub exit_notices: u64,
+    pub exit_notices_lost: u64,
+    /// CPUs that went online or offline.
+    pub hotplug_events: u64,
+}
+
+/// Log2 buckets of how long a queued task waited for its decision: bucket i holds the waits of
+/// [2^i, 2^(i+1)) ns.
+pub const RL_WAIT_BUCKETS: usize = bpf_intf::RL_WAIT_BUCKETS as usize;
+
 /// High-level Rust abstraction to interact with a generic sched-ext BPF component.
 ///
 /// Overview
@@ -87,6 +131,7 @@ pub struct QueuedTask {
     pub weight: u64,          // Task priority in the range [1..10000] (default is 100)
     pub vtime: u64,           // Current task vruntime / deadline (set by the scheduler)
     pub enq_cnt: u64,
+    pub rl_flags: u64,                 // RL_TASK_* flags
     pub comm: [c_char; TASK_COMM_LEN], // Task's executable name
 }
 
@@ -100,6 +145,16 @@ impl QueuedTask {
         // Handle potential invalid UTF-8
         c_str.to_string_lossy().into_owned()
     }
+
+    /// The task is a kernel thread (PF_KTHREAD: the kernel's word, not the task's name).
+    pub fn is_kthread(&self) -> bool {
+        self.rl_flags & bpf_intf::RL_TASK_KTHREAD as u64 != 0
+    }
+
+    /// Not a task to schedule: an exit notice (`Extensions::notify_exit`). Dispatch nothing.
+    pub fn exited(&self) -> bool {
+        self.rl_flags & bpf_intf::RL_TASK_EXITED as u64 != 0
+    }
 }
 
 // Task queued for dispatching to the BPF component (see bpf_intf::dispatched_task_ctx).
@@ -111,6 +166,7 @@ pub struct DispatchedTask {
     pub slice_ns: u64, // time slice in nanoseconds assigned to the task (0 = use default time slice)
     pub vtime: u64, // this value can be used to send the task's vruntime or deadline directly to the underlying BPF dispatcher
     pub enq_cnt: u64,
+    pub preempt: bool, // preempt a CPU running a later deadline than vtime (Extensions::preempt)
 }
 
 impl DispatchedTask {
@@ -126,6 +182,7 @@ impl DispatchedTask {
             slice_ns: 0, // use default time slice
             vtime: 0,
             enq_cnt: task.enq_cnt,
+            preempt: false,
         }
     }
 }
@@ -166,6 +223,7 @@ impl EnqueuedMessage {
             weight: self.inner.weight,
             vtime: self.inner.vtime,
             enq_cnt: self.inner.enq_cnt,
+            rl_flags: self.inner.rl_flags,
             comm: self.inner.comm,
         }
     }
@@ -204,7 +262,7 @@ fn set_ctrlc_handler(shutdown: Arc<AtomicBool>) -> Result<(), anyhow::Error> {
 }
 
 impl<'cb> BpfScheduler<'cb> {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, dead_code)]
     pub fn init(
         open_object: &'cb mut MaybeUninit<OpenObject>,
         open_opts: Option<bpf_object_open_opts>,
@@ -215,6 +273,34 @@ impl<'cb> BpfScheduler<'cb> {
         numa_local: bool,
         slice_ns: u64,
         name: &str,
+    ) -> Result<Self> {
+        Self::init_with(
+            open_object,
+            open_opts,
+            exit_dump_len,
+            partial,
+            debug,
+            builtin_idle,
+            numa_local,
+            slice_ns,
+            name,
+            Extensions::default(),
+        )
+    }
+
+    /// `init` with the extensions of this patched copy (see PATCH.md).
+    #[allow(clippy::too_many_arguments)]
+    pub fn init_with(
+        open_object: &'cb mut MaybeUninit<OpenObject>,
+        open_opts: Option<bpf_object_open_opts>,
+        exit_dump_len: u32,
+        partial: bool,
+        debug: bool,
+        builtin_idle: bool,
+        numa_local: bool,
+        slice_ns: u64,
+        name: &str,
+        ext: Extensions,
     ) -> Result<Self> {
         let shutdown = Arc::new(AtomicBool::new(false));
         set_ctrlc_handler(shutdown.clone()).context("Error setting Ctrl-C handler")?;
@@ -269,6 +355,13 @@ impl<'cb> BpfScheduler<'cb> {
         skel.maps.rodata_data.as_mut().unwrap().numa_local = numa_local;
         skel.maps.rodata_data.as_mut().unwrap().slice_ns = slice_ns;
         skel.maps.rodata_data.as_mut().unwrap().debug = debug;
+        skel.maps.rodata_data.as_mut().unwrap().preempt_mode = match ext.preempt {
+            PreemptMode::Off => bpf_intf::RL_PREEMPT_OFF,
+            PreemptMode::Kick => bpf_intf::RL_PREEMPT_KICK,
+            PreemptMode::Slice => bpf_intf::RL_PREEMPT_SLICE,
+        } as u32;
+        skel.maps.rodata_data.as_mut().unwrap().make_room = ext.make_room;
+        skel.maps.rodata_data.as_mut().unwrap().notify_exit = ext.notify_exit;
         let _ = Self::set_scx_ops_name(&mut skel.struct_ops.rustland_mut().name, name);
 
         // Attach BPF scheduler.
@@ -530,7 +623,10 @@ impl<'cb> BpfScheduler<'cb> {
                 // A valid task is received, convert data to a proper task struct.
                 let task =
                     unsafe { EnqueuedMessage::from_bytes(&*(&raw const BUF.0)).to_queued_task() };
-                bss_data.nr_queued = bss_data.nr_queued.saturating_sub(1);
+                // Exit notices were never counted as queued.
+                if !task.exited() {
+                    bss_data.nr_queued = bss_data.nr_queued.saturating_sub(1);
+                }
 
                 Ok(Some(task))
             }
@@ -557,6 +653,7 @@ impl<'cb> BpfScheduler<'cb> {
             slice_ns,
             vtime,
             enq_cnt,
+            rl_flags,
             ..
         } = dispatched_task;
 
@@ -566,6 +663,7 @@ impl<'cb> BpfScheduler<'cb> {
         *slice_ns = task.slice_ns;
         *vtime = task.vtime;
         *enq_cnt = task.enq_cnt;
+        *rl_flags = if task.preempt { bpf_intf::RL_PREEMPT as u64 } else { 0 };
 
         // Store the task in the user ring buffer.
         //
@@ -576,6 +674,24 @@ impl<'cb> BpfScheduler<'cb> {
             .expect("failed to submit task");
 
         Ok(())
+    }
+
+    // Counters of the extensions (see Extensions).
+    pub fn extension_counters(&mut self) -> ExtensionCounters {
+        let b = self.skel.maps.bss_data.as_ref().unwrap();
+        ExtensionCounters {
+            preempt_requests: b.nr_preempt_requests,
+            preemptions: b.nr_preemptions,
+            room_kicks: b.nr_room_kicks,
+            exit_notices: b.nr_exit_events,
+            exit_notices_lost: b.nr_exit_lost,
+            hotplug_events: b.nr_hotplug_events,
+        }
+    }
+
+    // How long queued tasks waited for their decisions (see RL_WAIT_BUCKETS).
+    pub fn decision_wait_hist(&mut self) -> [u64; RL_WAIT_BUCKETS] {
+        self.skel.maps.bss_data.as_ref().unwrap().decision_wait_hist
     }
 
     // Read exit code from the BPF part.

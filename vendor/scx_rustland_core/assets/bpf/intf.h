@@ -60,6 +60,37 @@ enum {
 	RL_CPU_ANY = 1 << 20,
 };
 
+/* Flags of a task queued to user space (queued_task_ctx.rl_flags) */
+enum {
+	/* The task is a kernel thread (PF_KTHREAD, which no process can set). */
+	RL_TASK_KTHREAD = 1 << 0,
+	/*
+	 * Not a task to schedule: the task exited (sent only with notify_exit).
+	 * User space frees what it kept for the pid, and dispatches nothing.
+	 */
+	RL_TASK_EXITED = 1 << 1,
+};
+
+/* Flags of a task dispatched by user space (dispatched_task_ctx.rl_flags) */
+enum {
+	/*
+	 * Preempt for this task: if the target CPU (for RL_CPU_ANY, the allowed
+	 * CPU running the latest deadline) runs a task whose deadline (vtime) is
+	 * later than this task's, end that task's slice now (see preempt_mode).
+	 */
+	RL_PREEMPT = 1 << 0,
+};
+
+/* How the BPF side preempts a CPU (rodata preempt_mode) */
+enum {
+	RL_PREEMPT_OFF = 0,	 /* ignore RL_PREEMPT */
+	RL_PREEMPT_KICK = 1,	 /* scx_bpf_kick_cpu(SCX_KICK_PREEMPT) */
+	RL_PREEMPT_SLICE = 2,	 /* zero the running task's slice, then kick */
+};
+
+/* Log2 buckets of the time a queued task waits for its decision (ns) */
+#define RL_WAIT_BUCKETS 32
+
 /*
  * Specify a target CPU for a specific PID.
  */
@@ -94,6 +125,7 @@ struct queued_task_ctx {
 	u64 weight; /* Task static priority */
 	u64 vtime; /* Current task's vruntime */
 	u64 enq_cnt;
+	u64 rl_flags; /* RL_TASK_* */
 	char comm[TASK_COMM_LEN]; /* Task's executable name */
 };
 
@@ -110,6 +142,7 @@ struct dispatched_task_ctx {
 	u64 slice_ns; /* time slice assigned to the task (0=default) */
 	u64 vtime; /* task deadline / vruntime */
 	u64 enq_cnt;
+	u64 rl_flags; /* RL_PREEMPT */
 };
 
 #endif /* __INTF_H */

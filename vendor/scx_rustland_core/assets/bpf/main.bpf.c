@@ -111,6 +111,29 @@ const volatile bool builtin_idle;
 /* Enable NUMA-local idle CPU selection */
 const volatile bool numa_local;
 
+/* How to act on RL_PREEMPT (RL_PREEMPT_OFF: ignore it) */
+const volatile u32 preempt_mode;
+
+/*
+ * Make room for the user-space scheduler: when a task is queued to user space,
+ * no CPU is idle and the scheduler is not running, preempt a CPU so that the
+ * scheduler runs now instead of at the next slice end.
+ */
+const volatile bool make_room;
+
+/* Tell user space when a task exits (a queued_task_ctx with RL_TASK_EXITED) */
+const volatile bool notify_exit;
+
+/* Preemption, exit and hotplug statistics */
+volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
+	     nr_exit_events, nr_exit_lost, nr_hotplug_events;
+
+/*
+ * Time from queueing a task to user space to its dispatch arriving here:
+ * bucket i counts waits of [2^i, 2^(i+1)) ns.
+ */
+volatile u64 decision_wait_hist[RL_WAIT_BUCKETS];
+
 /* Allow to use bpf_printk() only when @debug is set */
 #define dbg_msg(_fmt, ...) do {						\
 	if (debug)							\
@@ -184,6 +207,11 @@ struct task_ctx {
 	 * Task generation counter to detect duplicate enqueues.
 	 */
 	u64 enq_cnt;
+
+	/*
+	 * When the task was last queued to user space (decision_wait_hist).
+	 */
+	u64 queued_at;
 };
 
 /* Map that contains task-local storage. */
@@ -271,6 +299,46 @@ static bool is_queued(const struct task_struct *p)
 {
 	return p->scx.flags & SCX_TASK_QUEUED;
 }
+
+/*
+ * What each CPU runs, for preemption: the running task's deadline (its
+ * dsq_vtime, set by the dispatch that queued it) and whether it may be
+ * preempted (never the user-space scheduler, per-CPU kthreads, kswapd or
+ * khugepaged). Written only by the CPU itself, read racily by the others: a
+ * stale read costs one needless or one missed preemption, nothing more.
+ */
+struct cpu_run {
+	u64 deadline;
+	u32 busy;
+	u32 preemptible;
+};
+
+static struct cpu_run cpu_run[MAX_CPUS];
+
+/* CPUs taken offline (cpu_offline) and not back yet */
+static u8 cpu_offline[MAX_CPUS];
+static volatile u64 nr_offline_cpus;
+
+static struct cpu_run *lookup_cpu_run(s32 cpu)
+{
+	if (cpu < 0 || cpu >= MAX_CPUS)
+		return NULL;
+	return &cpu_run[cpu];
+}
+
+static bool is_cpu_offline(s32 cpu)
+{
+	if (cpu < 0 || cpu >= MAX_CPUS)
+		return true;
+	return cpu_offline[cpu];
+}
+
+/* The user-space scheduler is on a CPU, and the CPU it last ran on */
+static volatile bool usersched_running;
+static volatile s32 usersched_cpu;
+
+/* A CPU was preempted to make room for the scheduler, which has not run yet */
+static volatile u32 room_kick_pending;
 
 /*
  * Flag used to wake-up the user-space scheduler.
@@ -507,6 +575,114 @@ static void kick_task_cpu(const struct task_struct *p, s32 cpu)
 }
 
 /*
+ * End the slice of the task running on @cpu now (see RL_PREEMPT_*).
+ */
+static void preempt_cpu(s32 cpu)
+{
+	struct task_struct *curr;
+
+	if (preempt_mode == RL_PREEMPT_SLICE) {
+		bpf_rcu_read_lock();
+		curr = __COMPAT_scx_bpf_cpu_curr(cpu);
+		if (curr && !is_usersched_task(curr))
+			scx_bpf_task_set_slice(curr, 0);
+		bpf_rcu_read_unlock();
+		scx_bpf_kick_cpu(cpu, 0);
+	} else {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	}
+	__sync_fetch_and_add(&nr_preemptions, 1);
+}
+
+/*
+ * A task with deadline @deadline was inserted for @cpu (RL_CPU_ANY: any CPU
+ * it may use): preempt the CPU whose running task has the latest deadline, if
+ * that is later than @deadline. No preemption when an allowed CPU is idle: the
+ * idle CPU takes the task.
+ */
+static void preempt_for(const struct task_struct *p, s32 cpu, u64 deadline)
+{
+	struct cpu_run *run;
+	s32 i, victim = -1;
+	u64 latest = deadline;
+
+	__sync_fetch_and_add(&nr_preempt_requests, 1);
+
+	if (cpu != RL_CPU_ANY) {
+		run = lookup_cpu_run(cpu);
+		if (run && run->busy && run->preemptible && run->deadline > deadline)
+			preempt_cpu(cpu);
+		return;
+	}
+
+	bpf_for(i, 0, nr_cpu_ids) {
+		if (i >= MAX_CPUS)
+			break;
+		if (cpu_offline[i] || !bpf_cpumask_test_cpu(i, p->cpus_ptr))
+			continue;
+		run = &cpu_run[i];
+		if (!run->busy)
+			return;
+		if (run->preemptible && run->deadline > latest) {
+			latest = run->deadline;
+			victim = i;
+		}
+	}
+	if (victim >= 0)
+		preempt_cpu(victim);
+}
+
+/*
+ * A task was queued to user space: if no CPU is idle and the scheduler is not
+ * on a CPU, preempt one (the scheduler's last CPU if it may be preempted) so
+ * that the decision is made now, not at the next slice end. One such kick at
+ * a time: the next waits until the scheduler has run.
+ */
+static void make_room_for_usersched(void)
+{
+	const struct cpumask *idle;
+	struct cpu_run *run;
+	bool any_idle;
+	s32 cpu = usersched_cpu;
+
+	if (usersched_running || room_kick_pending)
+		return;
+
+	idle = scx_bpf_get_idle_cpumask();
+	any_idle = !bpf_cpumask_empty(idle);
+	scx_bpf_put_idle_cpumask(idle);
+	if (any_idle)
+		return;
+
+	run = lookup_cpu_run(cpu);
+	if (!run || !run->preemptible || is_cpu_offline(cpu))
+		return;
+
+	if (__sync_lock_test_and_set(&room_kick_pending, 1))
+		return;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	__sync_fetch_and_add(&nr_room_kicks, 1);
+}
+
+/*
+ * Count how long @tctx's task waited for its decision.
+ */
+static void account_decision_wait(struct task_ctx *tctx)
+{
+	u64 wait = scx_bpf_now() - tctx->queued_at;
+	u32 bucket = 0;
+
+	if (!tctx->queued_at)
+		return;
+	tctx->queued_at = 0;
+	while (wait > 1 && bucket < RL_WAIT_BUCKETS - 1) {
+		wait >>= 1;
+		bucket++;
+	}
+	__sync_fetch_and_add(&decision_wait_hist[bucket & (RL_WAIT_BUCKETS - 1)], 1);
+}
+
+/*
  * Dispatch a task to a target per-CPU DSQ, waking up the corresponding CPU, if
  * needed.
  */
@@ -526,10 +702,16 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 	 * Dispatch task to the shared DSQ if the user-space scheduler
 	 * didn't select any specific target CPU.
 	 */
-	if (task->cpu == RL_CPU_ANY) {
+	tctx = try_lookup_task_ctx(p);
+	if (tctx && tctx->enq_cnt == task->enq_cnt)
+		account_decision_wait(tctx);
+
+	if (task->cpu == RL_CPU_ANY || is_cpu_offline(task->cpu)) {
 		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ,
 					 task->slice_ns, task->vtime, task->flags);
 		kick_task_cpu(p, prev_cpu);
+		if (preempt_mode && (task->rl_flags & RL_PREEMPT))
+			preempt_for(p, RL_CPU_ANY, task->vtime);
 		goto out_release;
 	}
 
@@ -567,6 +749,8 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 	 * CPU selected by the user-space scheduler is valid, kick it.
 	 */
 	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	if (preempt_mode && (task->rl_flags & RL_PREEMPT))
+		preempt_for(p, cpu, task->vtime);
 
 out_release:
 	bpf_task_release(p);
@@ -687,6 +871,7 @@ static void get_task_info(struct queued_task_ctx *task,
 	task->weight = p->scx.weight;
 	task->vtime = p->scx.dsq_vtime;
 	task->enq_cnt = ++tctx->enq_cnt;
+	task->rl_flags = is_kthread(p) ? RL_TASK_KTHREAD : 0;
 
 	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
 }
@@ -743,8 +928,12 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
 	 */
 	dbg_msg("enqueue: pid=%d (%s)", p->pid, p->comm);
 	get_task_info(task, p, tctx, enq_flags, prev_cpu);
+	tctx->queued_at = scx_bpf_now();
 	bpf_ringbuf_submit(task, 0);
 	__sync_fetch_and_add(&nr_queued, 1);
+
+	if (make_room)
+		make_room_for_usersched();
 }
 
 /*
@@ -904,6 +1093,22 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 
 	/*
+	 * Tasks that reached the queue of an offline CPU after cpu_offline()
+	 * emptied it: any CPU they may use takes them.
+	 */
+	if (nr_offline_cpus) {
+		s32 i;
+
+		bpf_for(i, 0, nr_cpu_ids) {
+			if (i >= MAX_CPUS)
+				break;
+			if (cpu_offline[i] &&
+			    scx_bpf_dsq_move_to_local(cpu_to_dsq(i), 0))
+				return;
+		}
+	}
+
+	/*
 	 * If the current task expired its time slice and no other task
 	 * wants to run, simply replenish its time slice and let it run for
 	 * another round on the same CPU.
@@ -938,8 +1143,21 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	s32 cpu = scx_bpf_task_cpu(p);
 	struct task_ctx *tctx;
 
+	struct cpu_run *run = lookup_cpu_run(cpu);
+
+	if (run) {
+		run->busy = 1;
+		run->deadline = p->scx.dsq_vtime;
+		run->preemptible = !is_usersched_task(p) &&
+			!(is_kthread(p) && p->nr_cpus_allowed == 1) &&
+			!is_kswapd(p) && !is_khugepaged(p);
+	}
+
 	if (is_usersched_task(p)) {
 		usersched_last_run_at = scx_bpf_now();
+		usersched_running = true;
+		usersched_cpu = cpu;
+		room_kick_pending = 0;
 		return;
 	}
 
@@ -964,10 +1182,18 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 {
 	u64 now = scx_bpf_now();
 	s32 cpu = scx_bpf_task_cpu(p);
+	struct cpu_run *run = lookup_cpu_run(cpu);
 	struct task_ctx *tctx;
 
-	if (is_usersched_task(p))
+	if (run) {
+		run->busy = 0;
+		run->preemptible = 0;
+	}
+
+	if (is_usersched_task(p)) {
+		usersched_running = false;
 		return;
+	}
 
 	dbg_msg("stop: pid=%d (%s) cpu=%ld", p->pid, p->comm, cpu);
 
@@ -1111,6 +1337,67 @@ static int dsq_init(void)
 }
 
 /*
+ * Task @p exits: tell user space, so that it frees what it kept for the pid
+ * now (a reused pid must not inherit the old task's history).
+ */
+void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p,
+		    struct scx_exit_task_args *args)
+{
+	struct queued_task_ctx *task;
+
+	if (!notify_exit || is_usersched_task(p))
+		return;
+
+	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
+	if (!task) {
+		__sync_fetch_and_add(&nr_exit_lost, 1);
+		return;
+	}
+	__builtin_memset(task, 0, sizeof(*task));
+	task->pid = p->pid;
+	task->cpu = scx_bpf_task_cpu(p);
+	task->rl_flags = RL_TASK_EXITED | (is_kthread(p) ? RL_TASK_KTHREAD : 0);
+	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
+	bpf_ringbuf_submit(task, 0);
+	__sync_fetch_and_add(&nr_exit_events, 1);
+}
+
+/*
+ * A CPU comes online: count it. Defining the hotplug callbacks tells the
+ * kernel that this scheduler copes with hotplug, so it is not restarted.
+ */
+void BPF_STRUCT_OPS(rustland_cpu_online, s32 cpu)
+{
+	if (cpu >= 0 && cpu < MAX_CPUS && cpu_offline[cpu]) {
+		cpu_offline[cpu] = 0;
+		__sync_fetch_and_sub(&nr_offline_cpus, 1);
+	}
+	__sync_fetch_and_add(&nr_online_cpus, 1);
+	__sync_fetch_and_add(&nr_hotplug_events, 1);
+	set_usersched_needed();
+}
+
+/*
+ * A CPU goes offline: move the tasks queued to it to the shared DSQ (in
+ * deadline order, like everything there) and stop sending it tasks.
+ */
+void BPF_STRUCT_OPS(rustland_cpu_offline, s32 cpu)
+{
+	struct task_struct *p;
+
+	if (cpu >= 0 && cpu < MAX_CPUS && !cpu_offline[cpu]) {
+		cpu_offline[cpu] = 1;
+		__sync_fetch_and_add(&nr_offline_cpus, 1);
+	}
+	__sync_fetch_and_sub(&nr_online_cpus, 1);
+	__sync_fetch_and_add(&nr_hotplug_events, 1);
+
+	bpf_for_each(scx_dsq, p, cpu_to_dsq(cpu), 0)
+		scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0);
+	set_usersched_needed();
+}
+
+/*
  * A new task @p is being created.
  *
  * Allocate and initialize all the internal structures for the task (this
@@ -1173,6 +1460,9 @@ SCX_OPS_DEFINE(rustland,
 	       .stopping		= (void *)rustland_stopping,
 	       .enable			= (void *)rustland_enable,
 	       .init_task		= (void *)rustland_init_task,
+	       .exit_task		= (void *)rustland_exit_task,
+	       .cpu_online		= (void *)rustland_cpu_online,
+	       .cpu_offline		= (void *)rustland_cpu_offline,
 	       .init			= (void *)rustland_init,
 	       .exit			= (void *)rustland_exit,
 	       .timeout_ms		= 5000,
