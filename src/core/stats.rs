@@ -58,6 +58,13 @@ pub struct SchedCounters {
     pub tasks_forgotten: u64,
     /// CPUs that went online or offline while attached.
     pub hotplug_events: u64,
+    /// Idle fast path: tasks the BPF side ran on their idle previous CPU (also counted in
+    /// `dispatched_kernel`), the notices we read, and those lost (ring full).
+    pub fast_dispatches: u64,
+    pub placed_notices: u64,
+    pub placed_notices_lost: u64,
+    /// Slice ends where the BPF side kept the expiring task, its deadline still the earliest.
+    pub kept: u64,
     /// How long queued tasks waited for their decision (queued → dispatch back in BPF): log2
     /// buckets, bucket i = [2^i, 2^(i+1)) ns.
     pub decision_wait_hist: Vec<u64>,
@@ -81,9 +88,9 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | exits={} lost={} | hotplug={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.exit_notices, self.exit_notices_lost,
-            self.hotplug_events,
+            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.exit_notices,
+            self.exit_notices_lost, self.hotplug_events,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)
         ) + &self.model_line()

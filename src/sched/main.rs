@@ -90,6 +90,18 @@ struct Opts {
     #[arg(long)]
     no_make_room: bool,
 
+    /// Do not keep a task whose slice ended on its CPU when its deadline is still the earliest
+    /// (it then always goes through user space, and two tasks sharing a CPU alternate whatever
+    /// their nice levels).
+    #[arg(long)]
+    no_keep_earliest: bool,
+
+    /// Idle fast path: a waking task whose previous CPU is idle runs there at once, placed by the
+    /// BPF side (where EEVDF puts ≥ 98% of recorded wakeups) and told to us afterwards; such a
+    /// placement counts as a BPF-side decision, not the model's.
+    #[arg(long)]
+    fast_path: bool,
+
     /// Folder with slice.model and placement.model: decide with the trained models. They are
     /// loaded and validated before the scheduler attaches; a missing or invalid model stops it
     /// with an error, unless --fallback heuristic is given.
@@ -180,6 +192,8 @@ impl Opts {
             make_room: !self.no_make_room,
             // Always: the task table must free a pid as soon as its task is gone.
             notify_exit: true,
+            prev_idle_fast: self.fast_path,
+            keep_earliest: !self.no_keep_earliest,
         }
     }
 }
@@ -248,6 +262,14 @@ impl<'a, P: Policy> Scheduler<'a, P> {
             if queued.exited() {
                 self.counters.exit_notices_seen += 1;
                 self.counters.tasks_forgotten += u64::from(self.policy.forget(queued.pid));
+                continue;
+            }
+            // A placement notice: the BPF side ran the task on its idle previous CPU; keep the
+            // books, dispatch nothing.
+            if queued.placed() {
+                self.counters.placed_notices += 1;
+                let now_ns = self.started.elapsed().as_nanos() as u64;
+                self.policy.observe(&to_task(&queued), now_ns);
                 continue;
             }
             self.counters.decisions += 1;
@@ -364,6 +386,9 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.exit_notices = ext.exit_notices;
         c.exit_notices_lost = ext.exit_notices_lost;
         c.hotplug_events = ext.hotplug_events;
+        c.fast_dispatches = ext.fast_dispatches;
+        c.placed_notices_lost = ext.placed_notices_lost;
+        c.kept = ext.kept;
         c.decision_wait_hist.clear();
         c.decision_wait_hist.extend_from_slice(&self.bpf.decision_wait_hist());
         let (minor, major) = page_faults();

@@ -57,7 +57,7 @@ impl Policy for Heuristic {
             target: target(ctx.idle_cpu),
             slice_ns: self.clock.slice_ns(),
             deadline,
-            preempt: self.preempt == PreemptRule::Deadline && self.clock.eligible(state),
+            preempt: self.preempt == PreemptRule::Deadline && self.clock.wants_preempt(task, state),
         }
     }
 
@@ -68,6 +68,11 @@ impl Policy for Heuristic {
 
     fn forget(&mut self, pid: i32) -> bool {
         self.tasks.remove(pid)
+    }
+
+    fn observe(&mut self, task: &Task, _now_ns: u64) {
+        let (state, new) = self.tasks.entry(task.pid);
+        self.clock.observe(task, state, new);
     }
 }
 
@@ -111,17 +116,38 @@ mod tests {
     }
 
     #[test]
-    fn only_an_eligible_task_asks_to_preempt_and_only_under_the_deadline_rule() {
+    fn only_an_eligible_waking_task_asks_to_preempt_and_only_under_the_deadline_rule() {
         let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
+        let woke = |pid, burst| Task { flags: crate::features::SCX_ENQ_WAKEUP, ..ran(pid, burst) };
         for rule in [PreemptRule::Off, PreemptRule::Deadline] {
             let mut h = Heuristic::new(1_500_000, rule);
             h.decide(&ran(1, 0), &ctx);
             h.decide(&ran(2, 0), &ctx);
-            // Task 1 runs 2 ms: it is now the front-runner, not eligible.
-            assert!(!h.decide(&ran(1, 2_000_000), &ctx).preempt, "{rule:?}: the front-runner");
-            // Task 2 ran 0.1 ms: behind the clock, eligible.
-            assert_eq!(h.decide(&ran(2, 100_000), &ctx).preempt, rule == PreemptRule::Deadline, "{rule:?}");
+            // Task 1 runs 2 ms and wakes: it is now the front-runner, not eligible.
+            assert!(!h.decide(&woke(1, 2_000_000), &ctx).preempt, "{rule:?}: the front-runner");
+            // Task 2 ran 0.1 ms: behind the clock, eligible; it asks only when it wakes.
+            assert!(!h.decide(&ran(2, 100_000), &ctx).preempt, "{rule:?}: a slice end is not a wakeup");
+            assert_eq!(h.decide(&woke(2, 100_000), &ctx).preempt, rule == PreemptRule::Deadline, "{rule:?}");
         }
+    }
+
+    #[test]
+    fn a_run_we_only_observe_is_charged_like_a_decided_one() {
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
+        let (mut decided, mut observed) = (Heuristic::new(1_500_000, PreemptRule::Off), Heuristic::new(1_500_000, PreemptRule::Off));
+        for h in [&mut decided, &mut observed] {
+            h.decide(&ran(1, 0), &ctx);
+            h.decide(&ran(2, 0), &ctx);
+        }
+        decided.decide(&ran(1, 1_000_000), &ctx);
+        observed.observe(&ran(1, 1_000_000), 0);
+        // The next decision for task 1 sees the same virtual runtime either way.
+        assert_eq!(decided.decide(&ran(1, 0), &ctx), observed.decide(&ran(1, 0), &ctx));
+        // And observing is not free of effect: without it, task 1 would come earlier.
+        let mut ignorant = Heuristic::new(1_500_000, PreemptRule::Off);
+        ignorant.decide(&ran(1, 0), &ctx);
+        ignorant.decide(&ran(2, 0), &ctx);
+        assert!(ignorant.decide(&ran(1, 0), &ctx).deadline < decided.decide(&ran(1, 0), &ctx).deadline);
     }
 
     #[test]

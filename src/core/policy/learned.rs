@@ -120,7 +120,7 @@ impl Policy for Learned<'_> {
         // Critical kernel threads keep jumping the queue (the deadline rule), whatever the model.
         s.safety_overrides += u64::from(is_critical(task));
         let deadline = self.clock.deadline_with_slice(task, &mut state.vtime, new, slice_ns);
-        let preempt = self.preempt == PreemptRule::Deadline && self.clock.eligible(&state.vtime);
+        let preempt = self.preempt == PreemptRule::Deadline && self.clock.wants_preempt(task, &state.vtime);
         Decision { target, slice_ns, deadline, preempt }
     }
 
@@ -132,6 +132,12 @@ impl Policy for Learned<'_> {
 
     fn forget(&mut self, pid: i32) -> bool {
         self.tasks.remove(pid)
+    }
+
+    fn observe(&mut self, task: &Task, now_ns: u64) {
+        let (state, new) = self.tasks.entry(task.pid);
+        state.view.observe(task, now_ns);
+        self.clock.observe(task, &mut state.vtime, new);
     }
 }
 

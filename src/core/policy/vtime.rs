@@ -8,7 +8,11 @@
 //! under emulation (TCG) a loop iteration can be very slow, so the margin must be wide.
 
 use super::is_critical;
+use crate::features::SCX_ENQ_WAKEUP;
 use crate::task::{Task, WEIGHT_NICE0};
+
+/// The smallest weight the virtual-time windows are scaled by (see [`VirtualClock::window`]).
+pub const MIN_WINDOW_WEIGHT: u64 = 10;
 
 /// A task's place on the virtual clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,7 +26,7 @@ pub struct TaskVtime {
 pub struct VirtualClock {
     slice_ns: u64,
     /// The longest slice a policy may give (the learned slice can exceed the base slice when
-    /// preemption bounds latency): a burst up to twice this is charged in full.
+    /// preemption bounds latency); bounds the learned deadline's window.
     max_slice_ns: u64,
     /// The global virtual clock: the largest vruntime handed out so far. Monotonic.
     vtime_now: u64,
@@ -52,6 +56,11 @@ impl VirtualClock {
         state.vruntime < self.vtime_now
     }
 
+    /// EEVDF's wakeup preemption rule for a task just charged: it woke up and is eligible.
+    pub fn wants_preempt(&self, task: &Task, state: &TaskVtime) -> bool {
+        task.flags & SCX_ENQ_WAKEUP != 0 && self.eligible(state)
+    }
+
     /// The slice the bounds are counted in, ns.
     pub fn slice_ns(&self) -> u64 {
         self.slice_ns
@@ -67,6 +76,14 @@ impl VirtualClock {
         ns.saturating_mul(WEIGHT_NICE0) / weight.clamp(1, 10_000)
     }
 
+    /// How far ahead of the clock a task's virtual runtime or deadline may be: `span` of its own
+    /// CPU time, scaled by its weight — a nice-10 task may run 9× further ahead in virtual time
+    /// than a nice-0 one, which is what nice means — but never by less than weight 10 (nice ≈
+    /// 10): a nice-19 task must not wait for 66 spans of everyone else's time (the watchdog).
+    fn window(span_ns: u64, weight: u64) -> u64 {
+        Self::scale(span_ns, weight.max(MIN_WINDOW_WEIGHT))
+    }
+
     /// Charge the task's last burst to its vruntime and return its virtual deadline.
     ///
     /// `state` is the task's entry in the per-task table (`new` if just created).
@@ -77,9 +94,9 @@ impl VirtualClock {
         if is_critical(task) {
             return self.vtime_now.saturating_sub(2 * self.slice_ns);
         }
-        // Deadline = vruntime + runtime since wakeup (bounded): tasks that run long without
-        // sleeping are served after the ones that sleep often.
-        state.vruntime + Self::scale(task.exec_runtime, task.weight).min(4 * self.slice_ns)
+        // Deadline = vruntime + runtime since wakeup (at most 4 slices of it): tasks that run
+        // long without sleeping are served after the ones that sleep often.
+        state.vruntime + Self::scale(task.exec_runtime, task.weight).min(Self::window(4 * self.slice_ns, task.weight))
     }
 
     /// EEVDF's rule with a given slice: deadline = vruntime + slice scaled by weight, so the
@@ -91,7 +108,12 @@ impl VirtualClock {
         if is_critical(task) {
             return self.vtime_now.saturating_sub(2 * self.slice_ns);
         }
-        state.vruntime + Self::scale(slice_ns, task.weight).min(4 * self.slice_ns)
+        state.vruntime + Self::scale(slice_ns, task.weight).min(Self::window(4 * self.max_slice_ns, task.weight))
+    }
+
+    /// Charge the last burst without deciding anything (the task ran without us).
+    pub fn observe(&mut self, task: &Task, state: &mut TaskVtime, new: bool) {
+        self.charge(task, state, new);
     }
 
     /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation.
@@ -101,17 +123,22 @@ impl VirtualClock {
         if new {
             state.vruntime = self.vtime_now;
         }
-        // Charge the last burst, but at most 2 of the longest slices: a burst longer than that
-        // means the task ran alone with nothing else to do; charging it all would push it far
-        // behind.
-        state.vruntime += Self::scale(task.last_burst_ns().min(2 * self.max_slice_ns), task.weight);
+        // Charge the last burst in full, as EEVDF does: with keep_earliest a burst spans every
+        // slice the BPF side let the task keep, and charging less would hand it the CPU again.
+        // (A task that ran alone for long is bounded by the window below, not by a cap here.)
+        state.vruntime += Self::scale(task.last_burst_ns(), task.weight);
         // A task that slept keeps at most one slice of credit: otherwise a long sleeper would
-        // come back with a huge lead and monopolise a CPU.
-        state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(slice));
-        // And nobody runs more than 4 slices ahead of the clock (low-weight tasks age fast):
-        // this bounds how long a queued task can be overtaken, which is what keeps the watchdog
-        // happy.
-        state.vruntime = state.vruntime.min(self.vtime_now + 4 * slice);
+        // come back with a huge lead and monopolise a CPU. Only a task that woke up: one that
+        // stayed runnable is behind because others ran ahead (a low-weight task moves the clock
+        // fast), and lifting it would erase what nice means.
+        if task.flags & SCX_ENQ_WAKEUP != 0 {
+            state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(slice));
+        }
+        // And nobody runs more than 4 slices of its own CPU time ahead of the clock (low-weight
+        // tasks age fast, so their window is wider in virtual time — a nice-10 task may fall
+        // 9× further behind than a nice-0 one, which is what nice means): this bounds how long
+        // a queued task can be overtaken in real time, which is what keeps the watchdog happy.
+        state.vruntime = state.vruntime.min(self.vtime_now + Self::window(4 * slice, task.weight));
         self.vtime_now = self.vtime_now.max(state.vruntime);
     }
 }
@@ -156,10 +183,43 @@ mod tests {
             let weight = [1, 15, 100, 1024, 10_000, 100, 100, 3][k];
             let burst = seed % (40 * s);
             let exec = (seed >> 8) % (1_000 * s);
-            let d = h.deadline(&task(k as i32 + 1, "t", burst, exec, weight), &mut st[k], round < 8);
+            let woke = (seed >> 40) % 3 == 0;
+            let t = Task { flags: if woke { SCX_ENQ_WAKEUP } else { 0 }, ..task(k as i32 + 1, "t", burst, exec, weight) };
+            let d = h.deadline(&t, &mut st[k], round < 8);
             let now = h.vtime_now();
-            assert!(d + 2 * s >= now, "deadline {d} too far behind clock {now}");
-            assert!(d <= now + 4 * s, "deadline {d} too far ahead of clock {now}");
+            // Behind: a task that woke up keeps at most a slice of credit (one that stayed
+            // runnable is owed what it is behind, and gets the CPU first).
+            if woke {
+                assert!(d + 2 * s >= now, "deadline {d} too far behind clock {now}");
+            }
+            // Ahead: 4 slices of the task's own CPU time in virtual time (weight ≥ 10 for this).
+            let window = 4 * s * WEIGHT_NICE0 / weight.max(MIN_WINDOW_WEIGHT);
+            assert!(d <= now + window, "deadline {d} too far ahead of clock {now} (weight {weight})");
+        }
+    }
+
+    #[test]
+    fn two_hogs_sharing_a_cpu_by_deadline_order_get_cpu_by_weight() {
+        // Nice 0 (weight 100) and nice 10 (weight 10.7 → 11) on one CPU, each run = one 4 ms
+        // tick, the CPU always taking the earlier deadline (what keep_earliest makes true):
+        // EEVDF's share is the weight ratio, 9.3; it must not be capped by the clock's windows.
+        for (w_low, expect) in [(11u64, 9.1f64), (33, 3.0)] {
+            let mut h = VirtualClock::new(1_500_000);
+            let mut st = [TaskVtime::default(); 2];
+            let weights = [100, w_low];
+            let mut ran = [0u64; 2];
+            let mut dl = [0u64; 2];
+            for k in 0..2 {
+                dl[k] = h.deadline(&task(k as i32 + 1, "hog", 0, 0, weights[k]), &mut st[k], true);
+            }
+            let tick = 4_000_000;
+            for _ in 0..5_000 {
+                let k = if dl[0] <= dl[1] { 0 } else { 1 };
+                ran[k] += tick;
+                dl[k] = h.deadline(&task(k as i32 + 1, "hog", tick, 0, weights[k]), &mut st[k], false);
+            }
+            let ratio = ran[0] as f64 / ran[1] as f64;
+            assert!((ratio / expect - 1.0).abs() < 0.15, "weight 100 vs {w_low}: ratio {ratio:.2}, expected ≈ {expect}");
         }
     }
 

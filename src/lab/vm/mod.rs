@@ -154,6 +154,8 @@ pub struct VmFaults {
     pub overload_s: u32,
     pub baseline: bool,
     pub probe_limit_ms: u64,
+    /// How many times hotplug-offline takes CPU 1 offline and back under load.
+    pub hotplug_reps: u32,
     pub requested_accel: Accel,
 }
 
@@ -163,7 +165,7 @@ pub fn vm_test_faults(t: &VmFaults) -> Result<bool> {
     let (dir, vm) = result_dir(&t.results, "vm-test-faults", &t.vm)?;
     let mut argv = vec![t.mimic.display().to_string(), "guest".into(), "faults".into(), "--sched".into(), t.sched.display().to_string(),
                         "--out".into(), dir.display().to_string(), "--repo".into(), t.repo.display().to_string(),
-                        "--overload-s".into(), t.overload_s.to_string(), "--probe-limit-ms".into(), t.probe_limit_ms.to_string()];
+                        "--overload-s".into(), t.overload_s.to_string(), "--probe-limit-ms".into(), t.probe_limit_ms.to_string(), "--hotplug-reps".into(), t.hotplug_reps.to_string()];
     if let Some(m) = &t.models {
         argv.extend(["--models".into(), m.display().to_string()]);
     }

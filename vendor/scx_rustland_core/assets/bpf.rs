@@ -77,6 +77,12 @@ pub struct Extensions {
     pub make_room: bool,
     /// Queue an exit notice (`QueuedTask::exited`) when a task exits.
     pub notify_exit: bool,
+    /// Run a waking task on its previous CPU at once if that CPU is idle, and queue a placement
+    /// notice (`QueuedTask::placed`) for user space's bookkeeping.
+    pub prev_idle_fast: bool,
+    /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
+    /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
+    pub keep_earliest: bool,
 }
 
 /// What the extensions did so far.
@@ -93,6 +99,11 @@ pub struct ExtensionCounters {
     pub exit_notices_lost: u64,
     /// CPUs that went online or offline.
     pub hotplug_events: u64,
+    /// Tasks the idle fast path ran, and placement notices lost to a full ring.
+    pub fast_dispatches: u64,
+    pub placed_notices_lost: u64,
+    /// Slice ends where the expiring task kept its CPU (keep_earliest).
+    pub kept: u64,
 }
 
 /// Log2 buckets of how long a queued task waited for its decision: bucket i holds the waits of
@@ -154,6 +165,12 @@ impl QueuedTask {
     /// Not a task to schedule: an exit notice (`Extensions::notify_exit`). Dispatch nothing.
     pub fn exited(&self) -> bool {
         self.rl_flags & bpf_intf::RL_TASK_EXITED as u64 != 0
+    }
+
+    /// Not a task to schedule: the BPF side already ran it on its idle previous CPU
+    /// (`Extensions::prev_idle_fast`). Dispatch nothing.
+    pub fn placed(&self) -> bool {
+        self.rl_flags & bpf_intf::RL_TASK_PLACED as u64 != 0
     }
 }
 
@@ -362,6 +379,8 @@ impl<'cb> BpfScheduler<'cb> {
         } as u32;
         skel.maps.rodata_data.as_mut().unwrap().make_room = ext.make_room;
         skel.maps.rodata_data.as_mut().unwrap().notify_exit = ext.notify_exit;
+        skel.maps.rodata_data.as_mut().unwrap().prev_idle_fast = ext.prev_idle_fast;
+        skel.maps.rodata_data.as_mut().unwrap().keep_earliest = ext.keep_earliest;
         let _ = Self::set_scx_ops_name(&mut skel.struct_ops.rustland_mut().name, name);
 
         // Attach BPF scheduler.
@@ -623,8 +642,8 @@ impl<'cb> BpfScheduler<'cb> {
                 // A valid task is received, convert data to a proper task struct.
                 let task =
                     unsafe { EnqueuedMessage::from_bytes(&*(&raw const BUF.0)).to_queued_task() };
-                // Exit notices were never counted as queued.
-                if !task.exited() {
+                // Notices were never counted as queued.
+                if !task.exited() && !task.placed() {
                     bss_data.nr_queued = bss_data.nr_queued.saturating_sub(1);
                 }
 
@@ -686,6 +705,9 @@ impl<'cb> BpfScheduler<'cb> {
             exit_notices: b.nr_exit_events,
             exit_notices_lost: b.nr_exit_lost,
             hotplug_events: b.nr_hotplug_events,
+            fast_dispatches: b.nr_fast_dispatches,
+            placed_notices_lost: b.nr_placed_lost,
+            kept: b.nr_kept,
         }
     }
 

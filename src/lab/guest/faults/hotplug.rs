@@ -1,4 +1,4 @@
-//! CPU hotplug under the scheduler: a CPU coming online (restart) and going offline.
+//! CPU hotplug under the scheduler: a CPU coming online, and going offline and back, repeatedly.
 
 use std::fs;
 use std::path::Path;
@@ -30,22 +30,22 @@ pub(super) fn set_cpu1_online(on: bool, limit: Duration) -> Result<Duration, Str
     }
 }
 
-/// A CPU comes online while the scheduler runs: the kernel unloads it with "restart" in the exit
-/// code (scx_rustland_core has no cpu_online callback); scx_mimic must attach again by itself,
-/// schedule on both CPUs, and still stop cleanly on SIGINT.
-pub(super) fn restart(cfg: &FaultsConfig) -> Result<Check> {
+/// A CPU comes online while the scheduler runs. With the hotplug callbacks of our BPF side the
+/// kernel keeps it attached (no "restart" exit): it must stay in charge, learn the new CPU
+/// (hotplug events in its report), run tasks on it, and still stop cleanly on SIGINT.
+pub(super) fn cpu_online(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let mut reasons = Vec::new();
     if !Path::new(CPU1_ONLINE).exists() {
         reasons.push(format!("{CPU1_ONLINE} missing: the guest needs 2+ vCPUs with CPU hotplug"));
-        return Ok(check("restart", started, "no hot-pluggable CPU".into(), reasons, json!({})));
+        return Ok(check("cpu-online", started, "no hot-pluggable CPU".into(), reasons, json!({})));
     }
     // CPU 1 goes offline while EEVDF is in charge; the scheduler starts on one CPU.
     if let Err(e) = set_cpu1_online(false, Duration::from_secs(60)) {
         reasons.push(e);
-        return Ok(check("restart", started, "could not prepare".into(), reasons, json!({})));
+        return Ok(check("cpu-online", started, "could not prepare".into(), reasons, json!({})));
     }
-    let mut s = match start_attached(cfg, "restart", "restart", started)? {
+    let mut s = match start_attached(cfg, "cpu-online", "cpu-online", started)? {
         Ok((s, _)) => s,
         Err(failed) => {
             let _ = set_cpu1_online(true, Duration::from_secs(60));
@@ -54,57 +54,78 @@ pub(super) fn restart(cfg: &FaultsConfig) -> Result<Check> {
     };
     let dmesg0 = dmesg_lines().len();
     let online = set_cpu1_online(true, Duration::from_secs(60));
-    let mut reattach = None;
-    match online {
-        Err(e) => reasons.push(e),
+    let mut wcode = None;
+    let mut on_cpu1 = None;
+    match &online {
+        Err(e) => reasons.push(e.clone()),
         Ok(_) => {
-            // A restart shows as a new "enabled" line in the kernel log, with the state enabled.
+            let mut w = stress(&load_args(5))?;
+            // A task that may only run on the new CPU must run there.
             let t = Instant::now();
-            reattach = wait_for(Duration::from_secs(30), || enables_since(dmesg0) >= 1 && scx_state() == "enabled").map(|_| t.elapsed());
-            if reattach.is_none() {
-                reasons.push(format!("after CPU 1 came online the scheduler did not attach again within 30 s (state '{}')", scx_state()));
+            on_cpu1 = pinned_to_cpu1_runs(Duration::from_secs(30)).then(|| t.elapsed());
+            if on_cpu1.is_none() {
+                reasons.push("a task pinned to the new CPU 1 did not run within 30 s".into());
             }
+            wcode = wait_workload(&mut w, Duration::from_secs(60), &mut reasons);
         }
     }
-    let mut wcode = None;
-    if reattach.is_some() {
-        let mut w = stress(&load_args(5))?;
-        wcode = wait_workload(&mut w, Duration::from_secs(60), &mut reasons);
-        if scx_state() != "enabled" {
-            reasons.push(format!("the restarted scheduler lost charge under load (state '{}')", scx_state()));
-        }
+    let state = scx_state();
+    let enables = enables_since(dmesg0);
+    if let Err(why) = stayed_attached(enables > 0, stalled_since(dmesg0), &state) {
+        reasons.push(format!("after CPU 1 came online: {why}"));
     }
     let code = s.stop(Duration::from_secs(20));
     if code != Some(0) {
-        reasons.push(format!("after the restart SIGINT gave exit {code:?}, expected 0"));
+        reasons.push(format!("SIGINT gave exit {code:?}, expected 0"));
     }
-    let restarts = s.report_json().and_then(|r| r["restarts"].as_u64());
-    if restarts != Some(1) {
-        reasons.push(format!("the scheduler's report says {restarts:?} restarts, expected 1"));
+    let report = s.report_json();
+    let restarts = report.as_ref().and_then(|r| r["restarts"].as_u64());
+    let hotplug_events = report.as_ref().and_then(|r| r["counters"]["hotplug_events"].as_u64());
+    if restarts != Some(0) {
+        reasons.push(format!("the scheduler's report says {restarts:?} restarts, expected 0"));
     }
-    let said = dmesg_since(dmesg0, &["going online", "hotplug", "disabled ("]);
+    if hotplug_events.unwrap_or(0) < 1 {
+        reasons.push(format!("the scheduler's report counts {hotplug_events:?} hotplug events, expected at least 1"));
+    }
     let bad = dmesg_since(dmesg0, crate::guest::verdict::BAD_DMESG_PATTERNS);
     if let Some(first) = bad.first() {
         reasons.push(format!("kernel log has {} bad line(s), first: {first}", bad.len()));
     }
     let summary = format!(
-        "CPU 1 online under scx_mimic: kernel said {:?}; re-attached after {:.1}s, restarts {restarts:?}, load on 2 CPUs exit {wcode:?}, SIGINT exit {code:?}",
-        said.first().map(|l| l.split("] ").last().unwrap_or(l)).unwrap_or("nothing"), reattach.map_or(f64::NAN, |d| d.as_secs_f64()));
-    Ok(check("restart", started, summary, reasons, json!({
-        "reattach_after_s": reattach.map(|d| d.as_secs_f64()),
+        "CPU 1 online under scx_mimic: stayed attached ({state}, restarts {restarts:?}, hotplug events {hotplug_events:?}), \
+         pinned task on CPU 1 after {:.1}s, load exit {wcode:?}, SIGINT exit {code:?}",
+        on_cpu1.map_or(f64::NAN, |d| d.as_secs_f64()));
+    Ok(check("cpu-online", started, summary, reasons, json!({
+        "pinned_task_ran_after_s": on_cpu1.map(|d| d.as_secs_f64()),
         "restarts": restarts,
+        "hotplug_events": hotplug_events,
         "workload_exit_code": wcode,
         "exit_code": code,
-        "kernel_said": said,
         "dmesg_bad": bad,
     })))
 }
 
-/// A CPU goes offline under load while the scheduler runs. scx_rustland_core keeps a queue per
-/// CPU; tasks queued on the departing CPU can be stranded while the kernel's offline path waits
-/// for them (synchronize_rcu), so the kernel may eject the scheduler for a stall before its own
-/// "restart" exit. Either way the guarantee is the same: the CPU goes offline, the system keeps
-/// running (EEVDF or the restarted scheduler), nothing crashes.
+/// Whether `taskset -c 1 true` ran (and exited 0) within `limit`.
+fn pinned_to_cpu1_runs(limit: Duration) -> bool {
+    let Ok(mut c) = Command::new("taskset").args(["-c", "1", "true"]).spawn() else { return false };
+    match crate::child::wait_timeout(&mut c, limit) {
+        Some(st) => st.success(),
+        None => {
+            crate::child::kill_and_reap(&mut c);
+            false
+        }
+    }
+}
+
+/// Whether the kernel ejected our scheduler for a runnable task stall since log line `dmesg0`.
+fn stalled_since(dmesg0: usize) -> bool {
+    is_stall_ejection(dmesg_lines().iter().skip(dmesg0).map(String::as_str), "scx_mimic")
+}
+
+/// CPU 1 goes offline under load and comes back, `cfg.hotplug_reps` times, while the scheduler
+/// runs. The BPF side's cpu_offline moves the tasks queued to the departing CPU to the shared
+/// queue, so nothing is stranded: every time, the scheduler must stay attached — no restart, no
+/// stall ejection — and the load must finish.
 pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let dmesg0 = dmesg_lines().len();
@@ -117,48 +138,68 @@ pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         Ok((s, _)) => s,
         Err(failed) => return Ok(failed),
     };
-    let mut w = stress(&load_args(20))?;
+    let reps = cfg.hotplug_reps.max(1);
+    let mut w = stress(&load_args(20 + 6 * reps))?;
     sleep(Duration::from_secs(2));
-    let offline = set_cpu1_online(false, Duration::from_secs(60));
-    if let Err(e) = &offline {
-        reasons.push(e.clone());
+    let mut offline_took = Vec::new();
+    let mut survived = 0;
+    for rep in 1..=reps {
+        let offline = set_cpu1_online(false, Duration::from_secs(60));
+        match &offline {
+            Ok(d) => offline_took.push(d.as_secs_f64()),
+            Err(e) => reasons.push(format!("repetition {rep}: {e}")),
+        }
+        // Give a stall time to show: the watchdog's limit, and a little more.
+        sleep(Duration::from_secs_f64(WATCHDOG_S / 2.0));
+        let online = set_cpu1_online(true, Duration::from_secs(60));
+        if let Err(e) = &online {
+            reasons.push(format!("repetition {rep}: {e}"));
+        }
+        sleep(Duration::from_secs(1));
+        match stayed_attached(enables_since(dmesg0) > 0, stalled_since(dmesg0), &scx_state()) {
+            Ok(()) if offline.is_ok() && online.is_ok() => survived += 1,
+            Ok(()) => break,
+            Err(why) => {
+                reasons.push(format!("repetition {rep}: {why}"));
+                break;
+            }
+        }
     }
-    // Settle: restarted (a second "enabled" line, state enabled) or ejected for a stall.
-    // The verdict's own test: the kernel ejected *our* scheduler for a runnable task stall.
-    let stalled = || is_stall_ejection(dmesg_lines().iter().skip(dmesg0).map(String::as_str), "scx_mimic");
-    let _ = wait_for(Duration::from_secs(20), || (enables_since(dmesg0) >= 2 && scx_state() == "enabled") || (stalled() && scx_state() == "disabled"));
-    let outcome = hotplug_outcome(enables_since(dmesg0) >= 2, stalled(), &scx_state());
-    if let Err(why) = &outcome {
-        reasons.push(why.clone());
-    }
-    let outcome = outcome.unwrap_or_else(|why| why);
-    let wcode = wait_workload(&mut w, Duration::from_secs(90), &mut reasons);
+    let wcode = wait_workload(&mut w, Duration::from_secs(90 + 6 * u64::from(reps)), &mut reasons);
     let t = Instant::now();
     if !Command::new("true").status().map(|st| st.success()).unwrap_or(false) {
         reasons.push("a fresh process could not run after the hotplug".into());
     }
     let fresh_ms = t.elapsed().as_secs_f64() * 1000.0;
-    if let Err(e) = set_cpu1_online(true, Duration::from_secs(60)) {
-        reasons.push(e);
-    }
-    // Stop it if it is still running (restarted); an ejected one has exited 1 by itself.
+    let _ = set_cpu1_online(true, Duration::from_secs(60));
+    // Stop it if it is still running; an ejected one has exited by itself.
     let code = match s.poll_exit() {
         Some(code) => code,
         None => s.stop(Duration::from_secs(20)),
     };
+    if code != Some(0) {
+        reasons.push(format!("the scheduler's exit code was {code:?}, expected 0 after SIGINT"));
+    }
     let _ = wait_for(Duration::from_secs(15), || scx_state() == "disabled");
+    let hotplug_events = s.report_json().and_then(|r| r["counters"]["hotplug_events"].as_u64());
+    if survived == reps && hotplug_events != Some(2 * u64::from(reps)) {
+        reasons.push(format!("the scheduler counted {hotplug_events:?} hotplug events, expected {}", 2 * reps));
+    }
     let crash = dmesg_since(dmesg0, CRASH_PATTERNS);
     if let Some(first) = crash.first() {
         reasons.push(format!("kernel log has {} crash line(s), first: {first}", crash.len()));
     }
     let said = dmesg_since(dmesg0, &["stall", "disabled (", "going offline"]);
     let summary = format!(
-        "CPU 1 offline under load: took {}, scheduler {outcome} (kernel said {:?}), exit {code:?}, workload exit {wcode:?}, fresh process in {fresh_ms:.0} ms",
-        offline.as_ref().map_or("never".into(), |d| format!("{:.1}s", d.as_secs_f64())),
-        said.first().map(|l| l.split("] ").last().unwrap_or(l)).unwrap_or("nothing"));
+        "CPU 1 offline and back under load: {survived}/{reps} without a restart or a stall ejection, offline took \
+         {:.1}s at most, {hotplug_events:?} hotplug events counted, exit {code:?}, workload exit {wcode:?}, fresh \
+         process in {fresh_ms:.0} ms",
+        offline_took.iter().cloned().fold(0.0, f64::max));
     Ok(check("hotplug-offline", started, summary, reasons, json!({
-        "offline_took_s": offline.ok().map(|d| d.as_secs_f64()),
-        "outcome": outcome,
+        "repetitions": reps,
+        "survived": survived,
+        "offline_took_s": offline_took,
+        "hotplug_events": hotplug_events,
         "sched_exit_code": code,
         "workload_exit_code": wcode,
         "fresh_process_ms": fresh_ms,
@@ -167,16 +208,14 @@ pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     })))
 }
 
-/// What a CPU going offline under load may lead to: the scheduler restarts itself (the kernel
-/// asked it to), or the kernel ejects it for a stall and the system carries on under EEVDF
-/// (state "disabled"; the caller checks that a fresh process runs and the workload ends). Any
-/// other end (still attached without a restart, or disabled without a stall) is a failure.
-pub(super) fn hotplug_outcome(restarted: bool, stalled: bool, state: &str) -> Result<String, String> {
+/// What a CPU going offline or online may lead to now that the BPF side has hotplug callbacks:
+/// the scheduler stays attached. A restart (the kernel unloading it), a stall ejection, or any
+/// state but "enabled" is a failure.
+pub(super) fn stayed_attached(restarted: bool, stalled: bool, state: &str) -> Result<(), String> {
     match (restarted, stalled, state) {
-        (true, _, "enabled") => Ok("restarted".into()),
-        (false, true, "disabled") => Ok("ejected for a stall, back on EEVDF".into()),
-        _ => Err(format!("neither restarted nor ejected for a stall and back on EEVDF: left in state '{state}' \
-                          (restart seen: {restarted}, stall seen: {stalled})")),
+        (false, false, "enabled") => Ok(()),
+        _ => Err(format!("the scheduler did not stay attached: state '{state}', restart seen: {restarted}, \
+                          stall ejection seen: {stalled}")),
     }
 }
 
@@ -185,13 +224,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hotplug_accepts_a_restart_or_a_stall_ejection_back_on_eevdf_and_nothing_else() {
-        assert_eq!(hotplug_outcome(true, false, "enabled").unwrap(), "restarted");
-        assert!(hotplug_outcome(false, true, "disabled").unwrap().contains("stall"));
-        for (r, st, state) in [(false, false, "enabled"), (false, false, "disabled"), (false, true, "enabled"),
-                               (true, false, "disabled"), (false, false, "disabling")] {
-            let e = hotplug_outcome(r, st, state).unwrap_err();
-            assert!(e.contains(&format!("left in state '{state}'")), "{e}");
+    fn hotplug_passes_only_when_the_scheduler_stayed_attached() {
+        assert!(stayed_attached(false, false, "enabled").is_ok());
+        for (r, st, state) in [(true, false, "enabled"), (false, true, "disabled"), (false, true, "enabled"),
+                               (false, false, "disabled"), (false, false, "disabling"), (true, true, "enabled")] {
+            let e = stayed_attached(r, st, state).unwrap_err();
+            assert!(e.contains(&format!("state '{state}'")), "{e}");
         }
     }
 }

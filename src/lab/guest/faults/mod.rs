@@ -6,16 +6,16 @@
 //! * a user-space scheduler that dies takes its BPF link with it: the kernel goes back to EEVDF;
 //! * one that stops deciding leaves tasks runnable: the sched_ext watchdog ejects it after
 //!   `timeout_ms` (5 s, set by scx_rustland_core's BPF side) and EEVDF takes over;
-//! * a CPU coming online makes the kernel unload a scheduler without cpu_online/offline
-//!   callbacks with "restart" in its exit code; scx_mimic then attaches again (as the upstream
-//!   scx schedulers do); a CPU going offline under load may instead end in a stall ejection
-//!   (see `hotplug_offline`) — the system survives either way;
+//! * CPU hotplug: our BPF side has cpu_online/cpu_offline callbacks (vendor/scx_rustland_core),
+//!   so the kernel keeps it attached; a CPU going offline hands its queue to the shared one.
+//!   The checks demand exactly that: no restart, no stall ejection, 20 times in a row;
 //! * bad input is refused before anything is attached or written.
 
 mod bad_inputs;
 mod hotplug;
 mod kill;
 mod overload;
+pub mod share;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -54,6 +54,8 @@ pub struct FaultsConfig {
     pub baseline: bool,
     /// The probe's worst wakeup lateness allowed under overload, ms.
     pub probe_limit_ms: u64,
+    /// How many times hotplug-offline takes CPU 1 offline and back under load.
+    pub hotplug_reps: u32,
     pub kconfig: Option<PathBuf>,
 }
 
@@ -131,11 +133,7 @@ pub(super) fn check(name: &str, started: Instant, summary: String, reasons: Vec<
 /// attached.
 pub(super) fn start_attached(cfg: &FaultsConfig, name: &str, tag: &str, started: Instant)
                              -> Result<Result<(SchedProcess, Duration), Check>> {
-    let mut s = start_sched(cfg, tag)?;
-    match s.wait_attached(Duration::from_secs(30)) {
-        Ok(d) => Ok(Ok((s, d))),
-        Err(why) => Ok(Err(check(name, started, "scheduler did not attach".into(), vec![why], json!({})))),
-    }
+    start_attached_with(cfg, name, tag, vec![], started)
 }
 
 /// The scheduler attached, then 20 s of load started and 3 s given to fill the run queues: the
@@ -153,10 +151,26 @@ pub(super) fn attached_under_load(cfg: &FaultsConfig, name: &str, tag: &str, sta
 
 /// Start the scheduler without waiting for it.
 pub(super) fn start_sched(cfg: &FaultsConfig, tag: &str) -> Result<SchedProcess> {
+    start_sched_with(cfg, tag, vec![])
+}
+
+/// Start the scheduler with extra arguments, without waiting for it.
+pub(super) fn start_sched_with(cfg: &FaultsConfig, tag: &str, args: Vec<String>) -> Result<SchedProcess> {
     let report = cfg.out.join(format!("sched-{tag}.json"));
-    let argv = [cfg.sched.display().to_string(), "-v".into(), "--stats".into(), "5".into(), "--report".into(),
-                report.display().to_string()];
+    let mut argv = vec![cfg.sched.display().to_string(), "-v".into(), "--stats".into(), "5".into(), "--report".into(),
+                        report.display().to_string()];
+    argv.extend(args);
     SchedProcess::start(&argv, &cfg.out.join(format!("sched-{tag}.log")), Some(&report))
+}
+
+/// Start the scheduler with extra arguments and wait until it is attached.
+pub(super) fn start_attached_with(cfg: &FaultsConfig, name: &str, tag: &str, args: Vec<String>, started: Instant)
+                                  -> Result<Result<(SchedProcess, Duration), Check>> {
+    let mut s = start_sched_with(cfg, tag, args)?;
+    match s.wait_attached(Duration::from_secs(30)) {
+        Ok(d) => Ok(Ok((s, d))),
+        Err(why) => Ok(Err(check(name, started, "scheduler did not attach".into(), vec![why], json!({})))),
+    }
 }
 
 /// Run every case; write faults.json; Ok(true) if every check passed.
@@ -183,9 +197,17 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
         }
         _ => warn!("no trained models: the model overload case is skipped"),
     }
+    // Fairness on a shared CPU: nice levels, and a name that must buy nothing. Under each
+    // policy, against EEVDF in this boot.
+    let mut policies: Vec<(&str, Vec<String>)> = vec![("heuristic", vec![])];
+    if let Some(m) = cfg.models.as_ref().filter(|m| m.join("slice.model").exists() && m.join("placement.model").exists()) {
+        policies.push(("model", vec!["--model".into(), m.display().to_string()]));
+    }
+    record(share::nice(cfg, &policies), "nice");
+    record(share::renamed_kworker(cfg, &policies), "renamed-kworker");
     record(kill::killed(cfg), "kill-9");
     record(kill::stopped(cfg), "sigstop");
-    record(hotplug::restart(cfg), "restart");
+    record(hotplug::cpu_online(cfg), "cpu-online");
     record(hotplug::hotplug_offline(cfg), "hotplug-offline");
     match bad_inputs::bad_inputs(cfg) {
         Ok(list) => {

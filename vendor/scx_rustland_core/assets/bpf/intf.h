@@ -69,6 +69,12 @@ enum {
 	 * User space frees what it kept for the pid, and dispatches nothing.
 	 */
 	RL_TASK_EXITED = 1 << 1,
+	/*
+	 * Not a task to schedule: the BPF side already ran the task on its
+	 * idle previous CPU (prev_idle_fast). Sent for user space's
+	 * bookkeeping; dispatch nothing.
+	 */
+	RL_TASK_PLACED = 1 << 2,
 };
 
 /* Flags of a task dispatched by user space (dispatched_task_ctx.rl_flags) */

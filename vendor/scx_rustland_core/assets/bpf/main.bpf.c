@@ -50,6 +50,10 @@ UEI_DEFINE(uei);
  */
 #define SHARED_DSQ MAX_CPUS
 
+#ifndef U64_MAX
+#define U64_MAX ((u64)-1)
+#endif
+
 /*
  * The user-space scheduler itself is dispatched using a separate DSQ, that
  * is consumed after all other DSQs.
@@ -124,9 +128,23 @@ const volatile bool make_room;
 /* Tell user space when a task exits (a queued_task_ctx with RL_TASK_EXITED) */
 const volatile bool notify_exit;
 
+/*
+ * Idle fast path: a waking task whose previous CPU is idle runs there at once,
+ * and user space is told afterwards (a queued_task_ctx with RL_TASK_PLACED).
+ */
+const volatile bool prev_idle_fast;
+
+/*
+ * At a slice end, keep the expiring task on its CPU while its deadline,
+ * advanced by what it ran since (scaled by weight), is still the earliest of
+ * the queues the CPU serves (see keep_prev()).
+ */
+const volatile bool keep_earliest;
+
 /* Preemption, exit and hotplug statistics */
 volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
-	     nr_exit_events, nr_exit_lost, nr_hotplug_events;
+	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
+	     nr_fast_dispatches, nr_placed_lost, nr_kept;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -212,6 +230,11 @@ struct task_ctx {
 	 * When the task was last queued to user space (decision_wait_hist).
 	 */
 	u64 queued_at;
+
+	/*
+	 * Up to when the task's deadline accounts for its run time (keep_prev()).
+	 */
+	u64 deadline_at;
 };
 
 /* Map that contains task-local storage. */
@@ -633,7 +656,7 @@ static void preempt_for(const struct task_struct *p, s32 cpu, u64 deadline)
 }
 
 /*
- * A task was queued to user space: if no CPU is idle and the scheduler is not
+ * A task woke up and was queued to user space: if no CPU is idle and the scheduler is not
  * on a CPU, preempt one (the scheduler's last CPU if it may be preempted) so
  * that the decision is made now, not at the next slice end. One such kick at
  * a time: the next waits until the scheduler has run.
@@ -765,6 +788,8 @@ static bool can_direct_dispatch(s32 cpu)
 	       !scx_bpf_dsq_nr_queued(cpu_to_dsq(cpu));
 }
 
+static void notify_placed(struct task_struct *p, s32 cpu);
+
 s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 		   u64 wake_flags)
 {
@@ -785,6 +810,22 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 */
 	if (is_usersched_task(p))
 		return prev_cpu;
+
+	/*
+	 * Idle fast path: on a wakeup, if the task's previous CPU is idle, run
+	 * the task there now, in its local DSQ (consumed before ops.dispatch(),
+	 * so the user-space scheduler does not get the CPU first), and tell
+	 * user space afterwards.
+	 */
+	if (prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
+	    can_direct_dispatch(prev_cpu) &&
+	    scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		__sync_fetch_and_add(&nr_kernel_dispatches, 1);
+		__sync_fetch_and_add(&nr_fast_dispatches, 1);
+		notify_placed(p, prev_cpu);
+		return prev_cpu;
+	}
 
 	/*
 	 * If built-in idle CPU policy is not enabled, completely delegate
@@ -877,6 +918,27 @@ static void get_task_info(struct queued_task_ctx *task,
 }
 
 /*
+ * Tell user space that @p was placed on @cpu by the idle fast path.
+ */
+static void notify_placed(struct task_struct *p, s32 cpu)
+{
+	struct queued_task_ctx *task;
+	struct task_ctx *tctx;
+
+	tctx = try_lookup_task_ctx(p);
+	if (!tctx)
+		return;
+	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
+	if (!task) {
+		__sync_fetch_and_add(&nr_placed_lost, 1);
+		return;
+	}
+	get_task_info(task, p, tctx, 0, cpu);
+	task->rl_flags |= RL_TASK_PLACED;
+	bpf_ringbuf_submit(task, 0);
+}
+
+/*
  * User-space scheduler is congested: log that and increment congested counter.
  */
 static void sched_congested(struct task_struct *p)
@@ -932,7 +994,11 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
 	bpf_ringbuf_submit(task, 0);
 	__sync_fetch_and_add(&nr_queued, 1);
 
-	if (make_room)
+	/*
+	 * Only for wakeups: a task whose slice ended is queued from its own
+	 * CPU, which then runs the scheduler anyway.
+	 */
+	if (make_room && (enq_flags & SCX_ENQ_WAKEUP))
 		make_room_for_usersched();
 }
 
@@ -1051,6 +1117,61 @@ static long handle_dispatched_task(struct bpf_dynptr *dynptr, void *context)
 }
 
 /*
+ * The vtime of the first task in @dsq_id (vtime order), or U64_MAX if empty.
+ */
+static u64 dsq_head_vtime(u64 dsq_id)
+{
+	struct task_struct *p;
+	u64 vtime = U64_MAX;
+
+	bpf_for_each(scx_dsq, p, dsq_id, 0) {
+		vtime = p->scx.dsq_vtime;
+		break;
+	}
+	return vtime;
+}
+
+/*
+ * @prev's slice ended on @cpu and it still wants to run. EEVDF would pick the
+ * earliest eligible deadline, @prev included; ours is about to travel through
+ * user space, and meanwhile the CPU would take the head of its queues: two
+ * tasks on one CPU would then strictly alternate whatever their weights (nice
+ * would mean nothing). So keep @prev while its deadline, advanced by the time
+ * it ran since (scaled by its weight, as a virtual deadline moves), is no
+ * later than the heads of this CPU's queue and the shared queue. The run time
+ * reaches user space with the next enqueue (stop_ts - start_ts covers every
+ * kept slice), so its virtual runtime is charged in full.
+ */
+static bool keep_prev(struct task_struct *prev, s32 cpu)
+{
+	struct task_ctx *tctx;
+	struct cpu_run *run;
+	u64 now = scx_bpf_now(), head, deadline, weight;
+
+	head = MIN(dsq_head_vtime(cpu_to_dsq(cpu)), dsq_head_vtime(SHARED_DSQ));
+	if (head == U64_MAX)
+		return false;	/* nothing else to run: replenished below */
+
+	tctx = try_lookup_task_ctx(prev);
+	if (!tctx)
+		return false;
+	weight = prev->scx.weight ? prev->scx.weight : 1;
+	deadline = prev->scx.dsq_vtime +
+		   (now - MAX(tctx->deadline_at, tctx->start_ts)) * 100 / weight;
+	if (deadline > head)
+		return false;
+
+	scx_bpf_task_set_dsq_vtime(prev, deadline);
+	scx_bpf_task_set_slice(prev, slice_ns);
+	tctx->deadline_at = now;
+	run = lookup_cpu_run(cpu);
+	if (run)
+		run->deadline = deadline;
+	__sync_fetch_and_add(&nr_kept, 1);
+	return true;
+}
+
+/*
  * Dispatch tasks that are ready to run.
  *
  * This function is called when a CPU's local DSQ is empty and ready to accept
@@ -1078,6 +1199,13 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	 */
 	if (usersched_has_pending_tasks() &&
 	    scx_bpf_dsq_move_to_local(SCHED_DSQ, 0))
+		return;
+
+	/*
+	 * Keep the expiring task if its deadline is still the earliest.
+	 */
+	if (keep_earliest && prev && is_queued(prev) &&
+	    !is_usersched_task(prev) && keep_prev(prev, cpu))
 		return;
 
 	/*

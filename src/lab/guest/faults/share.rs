@@ -1,0 +1,203 @@
+//! Fairness on a shared CPU: two CPU hogs pinned to CPU 0, and the ratio of the CPU time each
+//! got. Two checks use it, each against EEVDF measured in the same boot:
+//! * `nice`: nice 0 against nice 10 and against nice 5 — our ratio must be within 25% of
+//!   EEVDF's (nice must mean what it means under the kernel's own scheduler);
+//! * `renamed-kworker`: an ordinary hog against a user process that named itself like a kernel
+//!   worker — the name must buy nothing: the ratio stays within 10% of 1:1.
+//!
+//! The hogs are `mimic guest spin` processes started from this process (one session, so no
+//! autogroup splits them — with autogroups, hogs in two sessions get 1:1 whatever their nice).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use super::*;
+use crate::child::{kill_and_reap, wait_timeout};
+
+/// One hog: its nice level and the name it gives itself.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hog {
+    pub nice: i32,
+    pub name: &'static str,
+}
+
+/// Run hogs `a` and `b` pinned to CPU 0 for `secs`, together; return the CPU time each got (ms).
+pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
+    let exe = std::env::current_exe().context("locating mimic for the spin helper")?;
+    let spawn = |h: Hog| {
+        Command::new("nice")
+            .args(["-n", &h.nice.to_string(), "taskset", "-c", "0"])
+            .arg(&exe)
+            .args(["guest", "spin", "--secs", &secs.to_string(), "--name", h.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting a spin hog (nice, taskset)")
+    };
+    let mut children = vec![spawn(a)?, spawn(b)?];
+    let mut got = Vec::new();
+    for c in &mut children {
+        match wait_timeout(c, Duration::from_secs(u64::from(secs) + 60)) {
+            Some(st) if st.success() => {
+                let mut out = String::new();
+                use std::io::Read;
+                c.stdout.take().map(|mut s| s.read_to_string(&mut out));
+                let ms: f64 = out.trim().parse().with_context(|| format!("spin printed {out:?}, not CPU milliseconds"))?;
+                got.push(ms);
+            }
+            Some(st) => anyhow::bail!("a spin hog failed ({st})"),
+            None => {
+                kill_and_reap(c);
+                anyhow::bail!("a spin hog did not end within {} s", secs + 60);
+            }
+        }
+    }
+    Ok((got[0], got[1]))
+}
+
+/// The spin helper itself (`mimic guest spin`): name this process `name`, burn CPU for `secs`
+/// of wall time, print the CPU time it got in ms.
+pub fn spin(secs: u32, name: &str) -> Result<()> {
+    let cname = std::ffi::CString::new(name.as_bytes().iter().take(15).copied().collect::<Vec<u8>>())
+        .context("the name holds a NUL byte")?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr() as libc::c_ulong, 0, 0, 0) } != 0 {
+        anyhow::bail!("prctl(PR_SET_NAME, {name:?}) failed: {}", std::io::Error::last_os_error());
+    }
+    println!("{:.1}", burn(Duration::from_secs(u64::from(secs)))?);
+    Ok(())
+}
+
+/// Burn CPU on this thread for `wall` of wall time; return the CPU time the thread got, ms.
+fn burn(wall: Duration) -> Result<f64> {
+    let end = Instant::now() + wall;
+    let mut x = 0u64;
+    while Instant::now() < end {
+        for i in 0..20_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        anyhow::bail!("getrusage failed: {}", std::io::Error::last_os_error());
+    }
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    Ok(ms(ru.ru_utime) + ms(ru.ru_stime))
+}
+
+/// How long each pair of hogs runs (the short form: 5 s).
+fn spin_secs(cfg: &FaultsConfig) -> u32 {
+    if cfg.baseline { 8 } else { 5 }
+}
+
+/// The CPU ratio a:b under whatever scheduler is in charge now.
+fn ratio(a: Hog, b: Hog, secs: u32) -> Result<f64> {
+    let (ma, mb) = cpu_ms(a, b, secs)?;
+    anyhow::ensure!(mb > 0.0, "the second hog got no CPU at all ({ma:.0} ms vs 0)");
+    Ok(ma / mb)
+}
+
+/// Whether `ours` is within `tolerance` (relative) of `reference`.
+pub(super) fn within(ours: f64, reference: f64, tolerance: f64) -> bool {
+    reference > 0.0 && ((ours / reference) - 1.0).abs() <= tolerance
+}
+
+const NICE_PAIRS: [(i32, i32); 2] = [(0, 10), (0, 5)];
+const NICE_TOLERANCE: f64 = 0.25;
+const RENAME_TOLERANCE: f64 = 0.10;
+
+/// The nice check: EEVDF's ratios first, then each of our policies'.
+pub(super) fn nice(cfg: &FaultsConfig, policies: &[(&str, Vec<String>)]) -> Result<Check> {
+    let started = Instant::now();
+    let secs = spin_secs(cfg);
+    let mut reasons = Vec::new();
+    let hog = |nice| Hog { nice, name: "spin" };
+    let mut eevdf = Vec::new();
+    for (a, b) in NICE_PAIRS {
+        eevdf.push(ratio(hog(a), hog(b), secs)?);
+    }
+    let mut ours = serde_json::Map::new();
+    let mut parts = vec![format!("EEVDF nice 0:10 {:.2}, 0:5 {:.2}", eevdf[0], eevdf[1])];
+    for (label, args) in policies {
+        let mut s = match start_attached_with(cfg, "nice", &format!("nice-{label}"), args.clone(), started)? {
+            Ok((s, _)) => s,
+            Err(failed) => return Ok(failed),
+        };
+        let mut got = Vec::new();
+        for (i, (a, b)) in NICE_PAIRS.iter().enumerate() {
+            let r = ratio(hog(*a), hog(*b), secs)?;
+            if !within(r, eevdf[i], NICE_TOLERANCE) {
+                reasons.push(format!("{label}: nice {a}:{b} ratio {r:.2}, EEVDF {:.2} (allowed ±{:.0}%)",
+                                     eevdf[i], NICE_TOLERANCE * 100.0));
+            }
+            got.push(r);
+        }
+        let code = s.stop(Duration::from_secs(20));
+        if code != Some(0) {
+            reasons.push(format!("{label}: scheduler exit {code:?} after SIGINT, expected 0"));
+        }
+        parts.push(format!("{label} {:.2}, {:.2}", got[0], got[1]));
+        ours.insert(label.to_string(), json!({ "nice_0_10": got[0], "nice_0_5": got[1], "exit_code": code }));
+    }
+    Ok(check("nice", started, format!("two hogs on CPU 0, CPU ratio ({secs} s each): {}", parts.join("; ")), reasons,
+             json!({ "secs": secs, "eevdf": { "nice_0_10": eevdf[0], "nice_0_5": eevdf[1] }, "ours": ours,
+                     "tolerance": NICE_TOLERANCE })))
+}
+
+/// The renamed-kworker check: an ordinary hog and one named "kworker/0:1", under each policy.
+pub(super) fn renamed_kworker(cfg: &FaultsConfig, policies: &[(&str, Vec<String>)]) -> Result<Check> {
+    let started = Instant::now();
+    let secs = spin_secs(cfg);
+    let mut reasons = Vec::new();
+    let (plain, fake) = (Hog { nice: 0, name: "spin" }, Hog { nice: 0, name: "kworker/0:1" });
+    let eevdf = ratio(fake, plain, secs)?;
+    let mut ours = serde_json::Map::new();
+    let mut parts = vec![format!("EEVDF {eevdf:.2}")];
+    for (label, args) in policies {
+        let mut s = match start_attached_with(cfg, "renamed-kworker", &format!("rename-{label}"), args.clone(), started)? {
+            Ok((s, _)) => s,
+            Err(failed) => return Ok(failed),
+        };
+        let r = ratio(fake, plain, secs)?;
+        if !within(r, 1.0, RENAME_TOLERANCE) {
+            reasons.push(format!("{label}: the process named kworker/0:1 got {r:.2}× the CPU of an ordinary hog \
+                                  (allowed 1 ± {:.0}%)", RENAME_TOLERANCE * 100.0));
+        }
+        let code = s.stop(Duration::from_secs(20));
+        if code != Some(0) {
+            reasons.push(format!("{label}: scheduler exit {code:?} after SIGINT, expected 0"));
+        }
+        parts.push(format!("{label} {r:.2}"));
+        ours.insert(label.to_string(), json!({ "ratio": r, "exit_code": code }));
+    }
+    Ok(check("renamed-kworker", started,
+             format!("hog named kworker/0:1 vs an ordinary hog on CPU 0, CPU ratio ({secs} s): {}", parts.join("; ")),
+             reasons, json!({ "secs": secs, "eevdf": eevdf, "ours": ours, "tolerance": RENAME_TOLERANCE })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_is_relative_and_refuses_a_zero_reference() {
+        assert!(within(7.0, 8.0, 0.25));
+        assert!(!within(5.9, 8.0, 0.25));
+        assert!(!within(10.1, 8.0, 0.25));
+        assert!(within(1.09, 1.0, 0.10));
+        assert!(!within(1.2, 1.0, 0.10));
+        assert!(!within(1.0, 0.0, 0.25));
+    }
+
+    #[test]
+    fn burn_reports_the_cpu_time_this_thread_got() {
+        // On its own thread, so the test harness's other threads do not count.
+        let ms = std::thread::spawn(|| burn(Duration::from_millis(500)).unwrap()).join().unwrap();
+        assert!(ms > 50.0 && ms < 700.0, "0.5 s of spinning burned {ms} ms of CPU");
+    }
+}
