@@ -316,6 +316,7 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
     forward_lines(child.stdout.take().expect("piped"), false, tx.clone());
     forward_lines(child.stderr.take().expect("piped"), true, tx);
     let deadline = started + limits.total;
+    let interrupted = stop_signal_flag();
     let mut last_line = Instant::now();
     let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES);
     let mut marker_seen = false;
@@ -325,7 +326,12 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
     let end = loop {
         let now = Instant::now();
         let wait = deadline.min(last_line + limits.silence).saturating_duration_since(now);
-        match rx.recv_timeout(wait) {
+        // A stop signal (Ctrl-C, SIGTERM, SIGHUP) to us must not leave QEMU behind: it runs in
+        // its own process group, which the terminal's or the caller's signal does not reach.
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            break AttemptEnd::Hung(format!("interrupted by a stop signal: guest stopped; {}", quoted(&tail)));
+        }
+        match rx.recv_timeout(wait.min(Duration::from_millis(500))) {
             Ok((is_err, line)) => {
                 last_line = Instant::now();
                 marker_seen |= !marker.is_empty() && line.contains(marker);
@@ -341,6 +347,7 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
                     break AttemptEnd::KvmError(line.trim().to_string());
                 }
             }
+            Err(RecvTimeoutError::Timeout) if Instant::now() < deadline.min(last_line + limits.silence) => continue,
             Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
                 break AttemptEnd::Hung(format!("guest hung: still running after the {} s limit; {}",
                                                limits.total.as_secs(), quoted(&tail)));
@@ -362,6 +369,20 @@ pub(super) fn attempt(cfg: &VmConfig, args: &[String], log: &mut fs::File, marke
     // vng and the QEMU it started: the whole group.
     crate::child::kill_group(&mut child);
     Ok((end, marker_seen))
+}
+
+/// Set when this process gets SIGINT, SIGTERM or SIGHUP (the handler is installed on first use).
+fn stop_signal_flag() -> &'static std::sync::atomic::AtomicBool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if let Err(e) = ctrlc::set_handler(|| FLAG.store(true, Ordering::Relaxed)) {
+            log::warn!("cannot catch stop signals ({e}): a Ctrl-C may leave QEMU running");
+        }
+    });
+    &FLAG
 }
 
 /// Kernel console lines ("[    1.234] ...") go to console.log; on screen only with VM_VERBOSE=1,

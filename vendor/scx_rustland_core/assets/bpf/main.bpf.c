@@ -342,18 +342,26 @@ static struct cpu_run cpu_run[MAX_CPUS];
 static u8 cpu_offline[MAX_CPUS];
 static volatile u64 nr_offline_cpus;
 
+/*
+ * The index is checked unsigned and masked (MAX_CPUS is a power of two): the
+ * verifier loses the bounds of a signed check.
+ */
 static struct cpu_run *lookup_cpu_run(s32 cpu)
 {
-	if (cpu < 0 || cpu >= MAX_CPUS)
+	u32 i = (u32)cpu;
+
+	if (i >= MAX_CPUS)
 		return NULL;
-	return &cpu_run[cpu];
+	return &cpu_run[i & (MAX_CPUS - 1)];
 }
 
 static bool is_cpu_offline(s32 cpu)
 {
-	if (cpu < 0 || cpu >= MAX_CPUS)
+	u32 i = (u32)cpu;
+
+	if (i >= MAX_CPUS)
 		return true;
-	return cpu_offline[cpu];
+	return cpu_offline[i & (MAX_CPUS - 1)];
 }
 
 /* The user-space scheduler is on a CPU, and the CPU it last ran on */
@@ -1496,8 +1504,8 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p,
  */
 void BPF_STRUCT_OPS(rustland_cpu_online, s32 cpu)
 {
-	if (cpu >= 0 && cpu < MAX_CPUS && cpu_offline[cpu]) {
-		cpu_offline[cpu] = 0;
+	if ((u32)cpu < MAX_CPUS && cpu_offline[(u32)cpu & (MAX_CPUS - 1)]) {
+		cpu_offline[(u32)cpu & (MAX_CPUS - 1)] = 0;
 		__sync_fetch_and_sub(&nr_offline_cpus, 1);
 	}
 	__sync_fetch_and_add(&nr_online_cpus, 1);
@@ -1513,8 +1521,8 @@ void BPF_STRUCT_OPS(rustland_cpu_offline, s32 cpu)
 {
 	struct task_struct *p;
 
-	if (cpu >= 0 && cpu < MAX_CPUS && !cpu_offline[cpu]) {
-		cpu_offline[cpu] = 1;
+	if ((u32)cpu < MAX_CPUS && !cpu_offline[(u32)cpu & (MAX_CPUS - 1)]) {
+		cpu_offline[(u32)cpu & (MAX_CPUS - 1)] = 1;
 		__sync_fetch_and_add(&nr_offline_cpus, 1);
 	}
 	__sync_fetch_and_sub(&nr_online_cpus, 1);
