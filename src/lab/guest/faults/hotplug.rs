@@ -128,7 +128,7 @@ fn stalled_since(dmesg0: usize) -> bool {
 /// stall ejection — and the load must finish.
 pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
-    let dmesg0 = dmesg_lines().len();
+    let dmesg_start = dmesg_lines().len();
     let mut reasons = Vec::new();
     if !Path::new(CPU1_ONLINE).exists() {
         reasons.push(format!("{CPU1_ONLINE} missing: the guest needs 2+ vCPUs with CPU hotplug"));
@@ -138,6 +138,8 @@ pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
         Ok((s, _)) => s,
         Err(failed) => return Ok(failed),
     };
+    // From here on, a new "enabled" line would be a restart.
+    let dmesg0 = dmesg_lines().len();
     let reps = cfg.hotplug_reps.max(1);
     let mut w = stress(&load_args(20 + 6 * reps))?;
     sleep(Duration::from_secs(2));
@@ -185,11 +187,11 @@ pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     if survived == reps && hotplug_events != Some(2 * u64::from(reps)) {
         reasons.push(format!("the scheduler counted {hotplug_events:?} hotplug events, expected {}", 2 * reps));
     }
-    let crash = dmesg_since(dmesg0, CRASH_PATTERNS);
+    let crash = dmesg_since(dmesg_start, CRASH_PATTERNS);
     if let Some(first) = crash.first() {
         reasons.push(format!("kernel log has {} crash line(s), first: {first}", crash.len()));
     }
-    let said = dmesg_since(dmesg0, &["stall", "disabled (", "going offline"]);
+    let said = dmesg_since(dmesg_start, &["stall", "disabled (", "going offline"]);
     let summary = format!(
         "CPU 1 offline and back under load: {survived}/{reps} without a restart or a stall ejection, offline took \
          {:.1}s at most, {hotplug_events:?} hotplug events counted, exit {code:?}, workload exit {wcode:?}, fresh \

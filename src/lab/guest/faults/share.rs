@@ -111,11 +111,25 @@ const NICE_PAIRS: [(i32, i32); 2] = [(0, 10), (0, 5)];
 const NICE_TOLERANCE: f64 = 0.25;
 const RENAME_TOLERANCE: f64 = 0.10;
 
+/// Wait (at most a minute) until no stress-ng of an earlier check is left: a reference measured
+/// beside a leftover load means nothing.
+fn wait_quiet(reasons: &mut Vec<String>) {
+    let busy = || {
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("stress-ng"))
+        })
+    };
+    if crate::guest::system::wait_for(Duration::from_secs(60), || !busy()).is_none() {
+        reasons.push("stress-ng of an earlier check was still running a minute later: ratios measured beside it".into());
+    }
+}
+
 /// The nice check: EEVDF's ratios first, then each of our policies'.
 pub(super) fn nice(cfg: &FaultsConfig, policies: &[(&str, Vec<String>)]) -> Result<Check> {
     let started = Instant::now();
     let secs = spin_secs(cfg);
     let mut reasons = Vec::new();
+    wait_quiet(&mut reasons);
     let hog = |nice| Hog { nice, name: "spin" };
     let mut eevdf = Vec::new();
     for (a, b) in NICE_PAIRS {
@@ -154,6 +168,7 @@ pub(super) fn renamed_kworker(cfg: &FaultsConfig, policies: &[(&str, Vec<String>
     let started = Instant::now();
     let secs = spin_secs(cfg);
     let mut reasons = Vec::new();
+    wait_quiet(&mut reasons);
     let (plain, fake) = (Hog { nice: 0, name: "spin" }, Hog { nice: 0, name: "kworker/0:1" });
     let eevdf = ratio(fake, plain, secs)?;
     let mut ours = serde_json::Map::new();
