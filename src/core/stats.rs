@@ -56,8 +56,10 @@ pub struct SchedCounters {
     pub exit_notices_seen: u64,
     pub exit_notices_lost: u64,
     pub tasks_forgotten: u64,
-    /// CPUs that went online or offline while attached.
+    /// CPUs that went online or offline while attached, and tasks the BPF side moved off the
+    /// queue of an offline CPU.
     pub hotplug_events: u64,
+    pub offline_moved: u64,
     /// Idle fast path: tasks the BPF side ran on their idle previous CPU (also counted in
     /// `dispatched_kernel`), the notices we read, and those lost (ring full).
     pub fast_dispatches: u64,
@@ -88,9 +90,9 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} | wait p50<={}us p99<={}us",
+            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} moved={} | wait p50<={}us p99<={}us",
             self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.exit_notices,
-            self.exit_notices_lost, self.hotplug_events,
+            self.exit_notices_lost, self.hotplug_events, self.offline_moved,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)
         ) + &self.model_line()

@@ -386,6 +386,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.exit_notices = ext.exit_notices;
         c.exit_notices_lost = ext.exit_notices_lost;
         c.hotplug_events = ext.hotplug_events;
+        c.offline_moved = ext.offline_moved;
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
         c.kept = ext.kept;

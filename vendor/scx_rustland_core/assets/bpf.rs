@@ -97,8 +97,9 @@ pub struct ExtensionCounters {
     /// Exit notices queued, and those lost to a full ring.
     pub exit_notices: u64,
     pub exit_notices_lost: u64,
-    /// CPUs that went online or offline.
+    /// CPUs that went online or offline, and tasks moved off an offline CPU's queue.
     pub hotplug_events: u64,
+    pub offline_moved: u64,
     /// Tasks the idle fast path ran, and placement notices lost to a full ring.
     pub fast_dispatches: u64,
     pub placed_notices_lost: u64,
@@ -705,6 +706,7 @@ impl<'cb> BpfScheduler<'cb> {
             exit_notices: b.nr_exit_events,
             exit_notices_lost: b.nr_exit_lost,
             hotplug_events: b.nr_hotplug_events,
+            offline_moved: b.nr_offline_moved,
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
             kept: b.nr_kept,

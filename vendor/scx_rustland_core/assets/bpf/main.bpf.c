@@ -144,7 +144,7 @@ const volatile bool keep_earliest;
 /* Preemption, exit and hotplug statistics */
 volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
-	     nr_fast_dispatches, nr_placed_lost, nr_kept;
+	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -1364,6 +1364,8 @@ void BPF_STRUCT_OPS(rustland_enable, struct task_struct *p)
  *
  * This can also help to prevent real "stalling" conditions in the scheduler.
  */
+static void rescue_offline_queues(void);
+
 static int usersched_timer_fn(void *map, int *key, struct bpf_timer *timer)
 {
 	struct task_struct *p;
@@ -1381,6 +1383,10 @@ static int usersched_timer_fn(void *map, int *key, struct bpf_timer *timer)
 			bpf_task_release(p);
 		}
 	}
+
+	/* Tasks stranded on the queue of an offline CPU (see cpu_offline()) */
+	if (nr_offline_cpus)
+		rescue_offline_queues();
 
 	/* Re-arm the timer */
 	err = bpf_timer_start(timer, USERSCHED_TIMER_NS, 0);
@@ -1514,13 +1520,46 @@ void BPF_STRUCT_OPS(rustland_cpu_online, s32 cpu)
 }
 
 /*
- * A CPU goes offline: move the tasks queued to it to the shared DSQ (in
- * deadline order, like everything there) and stop sending it tasks.
+ * Move the tasks queued to offline CPUs to the shared DSQ (in deadline order,
+ * like everything there) and kick the online CPUs, idle ones first of all.
+ * Runs from cpu_offline() and from the heartbeat timer: a task can still reach
+ * the queue of a CPU going down (a dispatch racing with the callback), and
+ * the timer bounds how long it can wait there.
+ */
+static void rescue_offline_queues(void)
+{
+	struct task_struct *p;
+	bool moved = false;
+	s32 i;
+
+	bpf_for(i, 0, nr_cpu_ids) {
+		if (i >= MAX_CPUS)
+			break;
+		if (!cpu_offline[i] || !scx_bpf_dsq_nr_queued(cpu_to_dsq(i)))
+			continue;
+		bpf_for_each(scx_dsq, p, cpu_to_dsq(i), 0) {
+			if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0)) {
+				__sync_fetch_and_add(&nr_offline_moved, 1);
+				moved = true;
+			}
+		}
+	}
+	if (!moved)
+		return;
+	bpf_for(i, 0, nr_cpu_ids) {
+		if (i >= MAX_CPUS)
+			break;
+		if (!cpu_offline[i])
+			scx_bpf_kick_cpu(i, SCX_KICK_IDLE);
+	}
+}
+
+/*
+ * A CPU goes offline: move the tasks queued to it to the shared DSQ and stop
+ * sending it tasks.
  */
 void BPF_STRUCT_OPS(rustland_cpu_offline, s32 cpu)
 {
-	struct task_struct *p;
-
 	if ((u32)cpu < MAX_CPUS && !cpu_offline[(u32)cpu & (MAX_CPUS - 1)]) {
 		cpu_offline[(u32)cpu & (MAX_CPUS - 1)] = 1;
 		__sync_fetch_and_add(&nr_offline_cpus, 1);
@@ -1528,8 +1567,7 @@ void BPF_STRUCT_OPS(rustland_cpu_offline, s32 cpu)
 	__sync_fetch_and_sub(&nr_online_cpus, 1);
 	__sync_fetch_and_add(&nr_hotplug_events, 1);
 
-	bpf_for_each(scx_dsq, p, cpu_to_dsq(cpu), 0)
-		scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0);
+	rescue_offline_queues();
 	set_usersched_needed();
 }
 
