@@ -1529,7 +1529,7 @@ void BPF_STRUCT_OPS(rustland_cpu_online, s32 cpu)
 static void rescue_offline_queues(void)
 {
 	struct task_struct *p;
-	bool moved = false;
+	bool stranded = false;
 	s32 i;
 
 	bpf_for(i, 0, nr_cpu_ids) {
@@ -1537,15 +1537,18 @@ static void rescue_offline_queues(void)
 			break;
 		if (!cpu_offline[i] || !scx_bpf_dsq_nr_queued(cpu_to_dsq(i)))
 			continue;
+		stranded = true;
 		bpf_for_each(scx_dsq, p, cpu_to_dsq(i), 0) {
-			if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0)) {
+			if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0))
 				__sync_fetch_and_add(&nr_offline_moved, 1);
-				moved = true;
-			}
 		}
 	}
-	if (!moved)
+	if (!stranded)
 		return;
+	/*
+	 * Whatever the move did, wake the online CPUs: ops.dispatch() serves
+	 * the queues of offline CPUs as a last resort.
+	 */
 	bpf_for(i, 0, nr_cpu_ids) {
 		if (i >= MAX_CPUS)
 			break;
