@@ -209,11 +209,13 @@ enum GuestCmd {
         #[arg(long)]
         kconfig: Option<PathBuf>,
     },
-    /// Burn CPU for SECS of wall time under the name NAME, then print the CPU time it got (ms):
-    /// the hog of the fairness checks.
+    /// Under the name NAME, sleep until FROM_MS, burn CPU until UNTIL_MS (Unix ms), then print
+    /// the CPU time it got in that window (ms): the hog of the fairness checks.
     Spin {
         #[arg(long)]
-        secs: u32,
+        from_ms: u64,
+        #[arg(long)]
+        until_ms: u64,
         #[arg(long, default_value = "spin")]
         name: String,
     },
@@ -372,8 +374,8 @@ fn run_guest(cmd: GuestCmd) -> Result<bool> {
             guest::faults::run(&guest::faults::FaultsConfig { sched, repo, models, out, overload_s, baseline, probe_limit_ms,
                                                               hotplug_reps, kconfig })
         }
-        GuestCmd::Spin { secs, name } => {
-            guest::faults::share::spin(secs, &name)?;
+        GuestCmd::Spin { from_ms, until_ms, name } => {
+            guest::faults::share::spin(from_ms, until_ms, &name)?;
             Ok(true)
         }
         GuestCmd::Bench { sched, out, models, rustland, rustland_note, reps, quick, kconfig } => {

@@ -24,14 +24,22 @@ pub(super) struct Hog {
     pub name: &'static str,
 }
 
-/// Run hogs `a` and `b` pinned to CPU 0 for `secs`, together; return the CPU time each got (ms).
+/// How long the hogs wait before the common window opens: starting mimic under emulation takes
+/// up to a second or two, and a hog that starts alone gets the CPU alone (measured: hogs that
+/// each spun 5 s from their own start showed EEVDF's nice 0:10 as 1.5–5.3 instead of ~9).
+const SPIN_START_DELAY: Duration = Duration::from_secs(4);
+
+/// Run hogs `a` and `b` pinned to CPU 0 over one common window of `secs`; return the CPU time
+/// each got in it (ms).
 pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
     let exe = std::env::current_exe().context("locating mimic for the spin helper")?;
+    let from = unix_ms() + SPIN_START_DELAY.as_millis() as u64;
+    let until = from + u64::from(secs) * 1000;
     let spawn = |h: Hog| {
         Command::new("nice")
             .args(["-n", &h.nice.to_string(), "taskset", "-c", "0"])
             .arg(&exe)
-            .args(["guest", "spin", "--secs", &secs.to_string(), "--name", h.name])
+            .args(["guest", "spin", "--from-ms", &from.to_string(), "--until-ms", &until.to_string(), "--name", h.name])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -41,7 +49,7 @@ pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
     let mut children = vec![spawn(a)?, spawn(b)?];
     let mut got = Vec::new();
     for c in &mut children {
-        match wait_timeout(c, Duration::from_secs(u64::from(secs) + 60)) {
+        match wait_timeout(c, Duration::from_secs(u64::from(secs) + 60) + SPIN_START_DELAY) {
             Some(st) if st.success() => {
                 let mut out = String::new();
                 use std::io::Read;
@@ -59,21 +67,31 @@ pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
     Ok((got[0], got[1]))
 }
 
-/// The spin helper itself (`mimic guest spin`): name this process `name`, burn CPU for `secs`
-/// of wall time, print the CPU time it got in ms.
-pub fn spin(secs: u32, name: &str) -> Result<()> {
+/// Now, ms since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The spin helper itself (`mimic guest spin`): name this process `name`, sleep until `from_ms`
+/// (Unix ms), burn CPU until `until_ms`, print the CPU time it got in that window, ms.
+pub fn spin(from_ms: u64, until_ms: u64, name: &str) -> Result<()> {
+    anyhow::ensure!(until_ms > from_ms, "--until-ms {until_ms} is not after --from-ms {from_ms}");
     let cname = std::ffi::CString::new(name.as_bytes().iter().take(15).copied().collect::<Vec<u8>>())
         .context("the name holds a NUL byte")?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     if unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr() as libc::c_ulong, 0, 0, 0) } != 0 {
         anyhow::bail!("prctl(PR_SET_NAME, {name:?}) failed: {}", std::io::Error::last_os_error());
     }
-    println!("{:.1}", burn(Duration::from_secs(u64::from(secs)))?);
+    std::thread::sleep(Duration::from_millis(from_ms.saturating_sub(unix_ms())));
+    let late = unix_ms().saturating_sub(from_ms);
+    anyhow::ensure!(late < 1000, "started {late} ms after the window opened: the pair would not overlap");
+    println!("{:.1}", burn(Duration::from_millis(until_ms.saturating_sub(unix_ms())))?);
     Ok(())
 }
 
-/// Burn CPU on this thread for `wall` of wall time; return the CPU time the thread got, ms.
+/// Burn CPU on this thread for `wall` of wall time; return the CPU time the thread got in it, ms.
 fn burn(wall: Duration) -> Result<f64> {
+    let before = thread_cpu_ms()?;
     let end = Instant::now() + wall;
     let mut x = 0u64;
     while Instant::now() < end {
@@ -81,6 +99,11 @@ fn burn(wall: Duration) -> Result<f64> {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
         }
     }
+    Ok(thread_cpu_ms()? - before)
+}
+
+/// The CPU time this thread has had, ms.
+fn thread_cpu_ms() -> Result<f64> {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
