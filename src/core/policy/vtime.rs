@@ -227,7 +227,8 @@ mod tests {
             for _ in 0..5_000 {
                 let k = if dl[0] <= dl[1] { 0 } else { 1 };
                 ran[k] += tick;
-                dl[k] = h.deadline(&task(k as i32 + 1, "hog", tick, 0, weights[k]), &mut st[k], false);
+                // A hog never sleeps: its runtime since the last wakeup only grows.
+                dl[k] = h.deadline(&task(k as i32 + 1, "hog", tick, 1_000 * tick, weights[k]), &mut st[k], false);
             }
             let ratio = ran[0] as f64 / ran[1] as f64;
             assert!((ratio / expect - 1.0).abs() < 0.15, "weight 100 vs {w_low}: ratio {ratio:.2}, expected ≈ {expect}");
