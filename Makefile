@@ -51,7 +51,7 @@ build: setup ## build scx_mimic and mimic (release; one profile for everything)
 vm-test: build kernel ## boot the sched_ext guest, run the scheduler gate, write results/vm-test-*/result.json
 	$(BIN)/mimic vm-test --kernel-env $(KERNEL_ENV)
 
-vm-test-faults: build kernel ## overload, kill -9, SIGSTOP, hotplug restart, bad inputs in the guest → results/vm-test-faults-*/
+vm-test-faults: build kernel ## overload, nice, renamed kworker, kill -9, SIGSTOP, hotplug, bad inputs in the guest → results/vm-test-faults-*/
 	$(BIN)/mimic vm-test-faults --kernel-env $(KERNEL_ENV) --models $(CURDIR)/models $(if $(SHORT),--short)
 
 # Workload mix for `make trace` (vm/workloads/$(MIX).toml) and the dataset it writes.
