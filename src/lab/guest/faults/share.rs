@@ -154,50 +154,58 @@ fn wait_quiet(reasons: &mut Vec<String>) {
     }
 }
 
+/// Under each of `policies` in turn: attach scx_mimic with its arguments (its log and report
+/// tagged `tag-label`), `measure`, stop it (an exit other than 0 after SIGINT is a reason).
+/// Returns (label, measurement, exit code) per policy, or check `name` failed if one did not
+/// attach.
+fn under_each_policy<T>(cfg: &FaultsConfig, name: &str, tag: &str, policies: &[(&str, Vec<String>)], started: Instant,
+                        reasons: &mut Vec<String>, mut measure: impl FnMut() -> Result<T>)
+                        -> Result<Result<Vec<(String, T, Option<i32>)>, Check>> {
+    let mut out = Vec::new();
+    for (label, args) in policies {
+        let mut s = match start_attached_with(cfg, name, &format!("{tag}-{label}"), args.clone(), started)? {
+            Ok((s, _)) => s,
+            Err(failed) => return Ok(Err(failed)),
+        };
+        let got = measure()?;
+        let code = s.stop(Duration::from_secs(20));
+        if code != Some(0) {
+            reasons.push(format!("{label}: scheduler exit {code:?} after SIGINT, expected 0"));
+        }
+        out.push((label.to_string(), got, code));
+    }
+    Ok(Ok(out))
+}
+
+/// The CPU ratio of each of NICE_PAIRS under the scheduler in charge now.
+fn nice_ratios(secs: u32) -> Result<Vec<f64>> {
+    NICE_PAIRS.iter().map(|&(a, b)| ratio(Hog { nice: a, name: "spin" }, Hog { nice: b, name: "spin" }, secs)).collect()
+}
+
 /// The nice check: EEVDF's ratios, each of our policies', EEVDF's again.
 pub(super) fn nice(cfg: &FaultsConfig, policies: &[(&str, Vec<String>)]) -> Result<Check> {
     let started = Instant::now();
     let secs = spin_secs(cfg);
     let mut reasons = Vec::new();
     wait_quiet(&mut reasons);
-    let hog = |nice| Hog { nice, name: "spin" };
-    let mut eevdf = Vec::new();
-    for (a, b) in NICE_PAIRS {
-        eevdf.push(ratio(hog(a), hog(b), secs)?);
-    }
+    let eevdf = nice_ratios(secs)?;
+    let results = match under_each_policy(cfg, "nice", "nice", policies, started, &mut reasons, || nice_ratios(secs))? {
+        Ok(r) => r,
+        Err(failed) => return Ok(failed),
+    };
+    let after = nice_ratios(secs)?;
     let mut ours = serde_json::Map::new();
-    let mut parts = Vec::new();
-    let mut results = Vec::new();
-    for (label, args) in policies {
-        let mut s = match start_attached_with(cfg, "nice", &format!("nice-{label}"), args.clone(), started)? {
-            Ok((s, _)) => s,
-            Err(failed) => return Ok(failed),
-        };
-        let mut got = Vec::new();
-        for (a, b) in NICE_PAIRS {
-            got.push(ratio(hog(a), hog(b), secs)?);
-        }
-        let code = s.stop(Duration::from_secs(20));
-        if code != Some(0) {
-            reasons.push(format!("{label}: scheduler exit {code:?} after SIGINT, expected 0"));
-        }
-        parts.push(format!("{label} {:.2}, {:.2}", got[0], got[1]));
-        ours.insert(label.to_string(), json!({ "nice_0_10": got[0], "nice_0_5": got[1], "exit_code": code }));
-        results.push((label.to_string(), got));
-    }
-    let mut after = Vec::new();
-    for (a, b) in NICE_PAIRS {
-        after.push(ratio(hog(a), hog(b), secs)?);
-    }
-    for (label, got) in &results {
+    let mut parts = vec![format!("EEVDF nice 0:10 {:.2} then {:.2}, 0:5 {:.2} then {:.2}", eevdf[0], after[0], eevdf[1], after[1])];
+    for (label, got, code) in &results {
         for (i, (a, b)) in NICE_PAIRS.iter().enumerate() {
             if !within_range(got[i], (eevdf[i], after[i]), NICE_TOLERANCE) {
                 reasons.push(format!("{label}: nice {a}:{b} ratio {:.2}, EEVDF {:.2}–{:.2} in this boot (allowed ±{:.0}%)",
                                      got[i], eevdf[i].min(after[i]), eevdf[i].max(after[i]), NICE_TOLERANCE * 100.0));
             }
         }
+        parts.push(format!("{label} {:.2}, {:.2}", got[0], got[1]));
+        ours.insert(label.clone(), json!({ "nice_0_10": got[0], "nice_0_5": got[1], "exit_code": code }));
     }
-    parts.insert(0, format!("EEVDF nice 0:10 {:.2} then {:.2}, 0:5 {:.2} then {:.2}", eevdf[0], after[0], eevdf[1], after[1]));
     Ok(check("nice", started, format!("two hogs on CPU 0, CPU ratio ({secs} s each): {}", parts.join("; ")), reasons,
              json!({ "secs": secs,
                      "eevdf": { "nice_0_10": eevdf[0], "nice_0_5": eevdf[1] },
@@ -213,24 +221,19 @@ pub(super) fn renamed_kworker(cfg: &FaultsConfig, policies: &[(&str, Vec<String>
     wait_quiet(&mut reasons);
     let (plain, fake) = (Hog { nice: 0, name: "spin" }, Hog { nice: 0, name: "kworker/0:1" });
     let eevdf = ratio(fake, plain, secs)?;
+    let results = match under_each_policy(cfg, "renamed-kworker", "rename", policies, started, &mut reasons, || ratio(fake, plain, secs))? {
+        Ok(r) => r,
+        Err(failed) => return Ok(failed),
+    };
     let mut ours = serde_json::Map::new();
     let mut parts = vec![format!("EEVDF {eevdf:.2}")];
-    for (label, args) in policies {
-        let mut s = match start_attached_with(cfg, "renamed-kworker", &format!("rename-{label}"), args.clone(), started)? {
-            Ok((s, _)) => s,
-            Err(failed) => return Ok(failed),
-        };
-        let r = ratio(fake, plain, secs)?;
-        if !within(r, 1.0, RENAME_TOLERANCE) {
+    for (label, r, code) in &results {
+        if !within(*r, 1.0, RENAME_TOLERANCE) {
             reasons.push(format!("{label}: the process named kworker/0:1 got {r:.2}× the CPU of an ordinary hog \
                                   (allowed 1 ± {:.0}%)", RENAME_TOLERANCE * 100.0));
         }
-        let code = s.stop(Duration::from_secs(20));
-        if code != Some(0) {
-            reasons.push(format!("{label}: scheduler exit {code:?} after SIGINT, expected 0"));
-        }
         parts.push(format!("{label} {r:.2}"));
-        ours.insert(label.to_string(), json!({ "ratio": r, "exit_code": code }));
+        ours.insert(label.clone(), json!({ "ratio": r, "exit_code": code }));
     }
     Ok(check("renamed-kworker", started,
              format!("hog named kworker/0:1 vs an ordinary hog on CPU 0, CPU ratio ({secs} s): {}", parts.join("; ")),
