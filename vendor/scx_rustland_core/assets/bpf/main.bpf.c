@@ -729,14 +729,15 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 		return;
 	prev_cpu = scx_bpf_task_cpu(p);
 
-	/*
-	 * Dispatch task to the shared DSQ if the user-space scheduler
-	 * didn't select any specific target CPU.
-	 */
+	/* Looked up once: the wait accounting and the cancel check below. */
 	tctx = try_lookup_task_ctx(p);
 	if (tctx && tctx->enq_cnt == task->enq_cnt)
 		account_decision_wait(tctx);
 
+	/*
+	 * Dispatch task to the shared DSQ if the user-space scheduler
+	 * didn't select any specific target CPU.
+	 */
 	if (task->cpu == RL_CPU_ANY || is_cpu_offline(task->cpu)) {
 		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ,
 					 task->slice_ns, task->vtime, task->flags);
@@ -769,7 +770,6 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 	 *
 	 * Another enqueue event for the same task will be received later.
 	 */
-	tctx = try_lookup_task_ctx(p);
 	if (!tctx || tctx->enq_cnt > task->enq_cnt) {
 		scx_bpf_dispatch_cancel();
 		__sync_fetch_and_add(&nr_cancel_dispatches, 1);
