@@ -3,9 +3,13 @@
  * scx_mimic tracer: records what the kernel's default scheduler (EEVDF) decided, with the
  * features known at that moment, and streams it to user space through per-CPU rings (bpf/intf.h).
  *
- *   sched_switch      -> STOP for the task switched out (how long it ran, blocked or preempted)
- *   sched_waking      -> remembers prev CPU, waker CPU and the system view *before* placement
- *   sched_wakeup(_new)-> WAKEUP(_NEW) with the CPU the kernel chose and whether it was idle
+ *   sched_switch      -> STOP for the task switched out (how long it ran, blocked or preempted,
+ *                        and which task was switched in)
+ *   sched_waking      -> remembers prev CPU, waker CPU, whether the task is still on a run queue,
+ *                        and the system view *before* placement
+ *   sched_wakeup(_new)-> WAKEUP(_NEW) with the CPU the kernel chose, whether it was idle, the task
+ *                        running there and whether it was told to reschedule: the tracepoint fires
+ *                        after wakeup_preempt(), so that flag is EEVDF's wakeup-preemption verdict
  *   sched_process_exit-> EXIT
  *   sched_migrate_task-> counted only
  *
@@ -37,6 +41,11 @@ const volatile u32 nr_cpus = 1;     /* CPUs to scan (set by user space) */
 const volatile s32 self_tgid = 0;   /* the tracer's own process, not recorded */
 
 const volatile u32 ring_slots = 1; /* slots per CPU ring, a power of two (set by user space) */
+/*
+ * The thread-info bits that mean "reschedule" (TIF_NEED_RESCHED | TIF_NEED_RESCHED_LAZY): bits
+ * 4 and 5 with the generic TIF layout x86 uses since 6.18, 3 and 4 before (set by user space).
+ */
+const volatile u64 resched_mask = (1ULL << 4) | (1ULL << 5);
 
 /* Counters read by user space. */
 u64 nr_migrations;
@@ -57,6 +66,7 @@ struct task_info {
 	u32 nr_runnable;
 	u32 idle_cpus;
 	u8 prev_cpu_idle;
+	u8 queued;          /* still on a run queue at sched_waking */
 	u8 waking;          /* a sched_waking is pending */
 };
 
@@ -208,6 +218,7 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 	s->ev.ran_ns = (s64)ran > 0 ? ran : 0;
 	/* Blocked if it gave up the CPU in a sleeping state; preempted otherwise. */
 	s->ev.voluntary = !preempt && prev_state != 0;
+	s->ev.next_pid = next->pid;
 	/*
 	 * A preempted task is runnable again at once: the view is its decision's. A task that
 	 * blocked decides nothing now (its wakeup will), so the per-CPU scan is skipped.
@@ -230,6 +241,8 @@ int BPF_PROG(mimic_waking, struct task_struct *p)
 		return 0;
 	ti->prev_cpu = p->thread_info.cpu;
 	ti->waker_cpu = bpf_get_smp_processor_id();
+	/* On a run queue still (e.g. EEVDF's delayed dequeue): the wakeup places nothing. */
+	ti->queued = p->on_rq != 0;
 	system_view(ti->prev_cpu, &ti->nr_runnable, &ti->idle_cpus, &ti->prev_cpu_idle);
 	ti->waking = 1;
 	return 0;
@@ -239,6 +252,7 @@ static __always_inline int on_wakeup(struct task_struct *p, u8 kind)
 {
 	s32 chosen = p->thread_info.cpu;
 	struct task_info *ti;
+	struct rq *rq;
 	struct mimic_slot *s;
 	u64 pos;
 
@@ -252,7 +266,17 @@ static __always_inline int on_wakeup(struct task_struct *p, u8 kind)
 		return 0;
 	s->ev.cpu = chosen;
 	s->ev.chosen_idle = cpu_is_idle(chosen);
+	rq = bpf_per_cpu_ptr(&runqueues, chosen);
+	if (rq) {
+		struct task_struct *curr = rq->curr;
+
+		if (curr && curr != rq->idle) {
+			s->ev.curr_pid = curr->pid;
+			s->ev.resched = (curr->thread_info.flags & resched_mask) != 0;
+		}
+	}
 	if (ti && ti->waking) {
+		s->ev.queued = ti->queued;
 		s->ev.prev_cpu = ti->prev_cpu;
 		s->ev.waker_cpu = ti->waker_cpu;
 		s->ev.nr_runnable = ti->nr_runnable;

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Train scikit-learn's DecisionTreeClassifier on exactly the split and hyper-parameters that
-`mimic train` used, and add its accuracy and fit time to each model report.
+`mimic train` used, and add its scores and fit time to each model report.
 
 usage: sklearn_compare.py MODELS_DIR DATASET_DIR...
 
-For each MODELS_DIR/<kind>.report.json it rebuilds the same rows (the Parquet tables, the slice
-buckets, the per-run time split, the seeded subsample), fits sklearn with the same max_depth,
-min_samples_split, min_samples_leaf and criterion, and writes the result into the report's
-"sklearn" section (atomically) and prints a comparison line.
+For each MODELS_DIR/<kind>.report.json (slice, placement, preempt) it rebuilds the same rows (the
+Parquet tables, the slice budgets, the placement rows with a choice, the per-phase time split,
+the seeded subsample), fits sklearn with the same max_depth, min_samples_split,
+min_samples_leaf, criterion and class weights, and writes accuracy, balanced accuracy and
+macro-F1 into the report's "sklearn" section (atomically) and prints a comparison line.
 """
 import json
 import os
@@ -17,19 +18,17 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
+from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.tree import DecisionTreeClassifier
 
-FEATURES = ["weight", "exec_runtime_us", "last_burst_us", "avg_burst_us", "wake_freq_hz",
-            "voluntary_ratio", "nr_cpus_allowed", "nr_runnable", "idle_cpus", "prev_cpu_idle",
-            "comm_class"]
 SLICE_CLASSES_US = [50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 20000]
 MASK = (1 << 64) - 1
 
 
 def slice_class(ran_ns):
-    us = ran_ns // 1000
-    idx = np.searchsorted(np.array(SLICE_CLASSES_US), us, side="right") - 1
-    return np.maximum(idx, 0)
+    """The smallest budget that covers the stint (ran_ns <= slice), the last class beyond it."""
+    edges = np.array(SLICE_CLASSES_US, dtype=np.uint64) * 1000
+    return np.minimum(np.searchsorted(edges, ran_ns, side="left"), len(edges) - 1)
 
 
 def datasets(paths):
@@ -51,29 +50,33 @@ def splitmix(state):
     return state, z ^ (z >> 31)
 
 
-def load(kind, dirs, slice_rows):
-    xs, ys, runs, ts = [], [], [], []
+def load(kind, dirs, features, slice_rows, placement_rows):
+    xs, ys, groups, ts = [], [], [], []
     for d in dirs:
         t = pq.read_table(os.path.join(d, f"{kind}.parquet")).to_pydict()
-        x = np.column_stack([np.asarray(t[f], dtype=np.float32) for f in FEATURES]) if t["run"] else np.zeros((0, len(FEATURES)), np.float32)
+        x = np.column_stack([np.asarray(t[f], dtype=np.float32) for f in features]) if t["run"] else np.zeros((0, len(features)), np.float32)
         if kind == "slice":
             y = slice_class(np.asarray(t["ran_ns"], dtype=np.uint64))
             keep = np.ones(len(y), bool) if slice_rows == "all" else ~np.asarray(t["voluntary"], bool)
-        else:
+        elif kind == "placement":
             y = np.asarray(t["placement"], dtype=np.int64)
+            keep = np.ones(len(y), bool) if placement_rows == "all" else np.asarray(t["had_choice"], bool)
+        else:
+            y = np.asarray(t["preempted"], dtype=np.int64)
             keep = np.ones(len(y), bool)
         xs.append(x[keep]); ys.append(y[keep])
-        runs += [r for r, k in zip(t["run"], keep) if k]
+        groups += [(r, p) for r, p, k in zip(t["run"], t["phase"], keep) if k]
         ts.append(np.asarray(t["ts_ns"], dtype=np.uint64)[keep])
-    return np.vstack(xs), np.concatenate(ys), runs, np.concatenate(ts)
+    return np.vstack(xs), np.concatenate(ys), groups, np.concatenate(ts)
 
 
 SPLIT_BLOCKS = 20
 
 
 def split(runs, ts, test_frac, max_train, seed):
-    """The same split as mimic's (src/lab/train/data.rs): 20 time blocks per run, k evenly
-    spaced ones are the test set; then a seeded subsample of the training rows if too many."""
+    """The same split as mimic's (src/lab/train/data.rs): 20 time blocks per phase of each run
+    (`runs` holds (run, phase) pairs), k evenly spaced ones are the test set; then a seeded
+    subsample of the training rows if too many."""
     spans = {}
     for r, t in zip(runs, ts):
         lo, hi = spans.get(r, (int(t), int(t)))
@@ -109,31 +112,39 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     models, dirs = sys.argv[1], datasets(sys.argv[2:])
-    for kind in ("slice", "placement"):
+    for kind in ("slice", "placement", "preempt"):
         rp = os.path.join(models, f"{kind}.report.json")
         if not os.path.exists(rp):
             continue
         rep = json.load(open(rp))
-        meta = json.load(open(os.path.join(models, f"{kind}.model")))["meta"]
+        model = json.load(open(os.path.join(models, f"{kind}.model")))
+        meta = model["meta"]
         p = rep["params"]
-        x, y, runs, ts = load(kind, dirs, meta.get("slice_rows", "all"))
+        x, y, runs, ts = load(kind, dirs, model["features"], meta.get("slice_rows", "all"), meta.get("placement_rows", "choice"))
         tr, te = split(runs, ts, meta["test_frac"], 1_000_000, meta["seed"])
         assert len(tr) == rep["rows"]["train"] and len(te) == rep["rows"]["test"], \
             f"{kind}: split differs from mimic's ({len(tr)}/{len(te)} vs {rep['rows']['train']}/{rep['rows']['test']})"
         clf = DecisionTreeClassifier(max_depth=p["max_depth"], min_samples_split=max(2, int(p["min_samples_split"])),
                                      min_samples_leaf=max(1, int(p["min_samples_leaf"])),
-                                     criterion="entropy" if p["entropy"] else "gini", random_state=0)
+                                     criterion="entropy" if p["entropy"] else "gini",
+                                     class_weight="balanced" if p.get("balanced") else None, random_state=0)
         t0 = time.perf_counter()
         clf.fit(x[tr], y[tr])
         fit_s = time.perf_counter() - t0
-        acc = float((clf.predict(x[te]) == y[te]).mean()) if len(te) else 0.0
-        ours = rep["test"]["accuracy"]
-        rep["sklearn"] = {"test_accuracy": acc, "fit_s": fit_s, "depth": int(clf.get_depth()),
-                          "nodes": int(clf.tree_.node_count), "version": __import__("sklearn").__version__,
-                          "accuracy_gap_points": (ours - acc) * 100}
+        pred = clf.predict(x[te])
+        acc = float((pred == y[te]).mean()) if len(te) else 0.0
+        bal = float(balanced_accuracy_score(y[te], pred)) if len(te) else 0.0
+        f1 = float(f1_score(y[te], pred, average="macro")) if len(te) else 0.0
+        ours = rep["test"]
+        rep["sklearn"] = {"test_accuracy": acc, "test_balanced_accuracy": bal, "test_macro_f1": f1, "fit_s": fit_s,
+                          "depth": int(clf.get_depth()), "nodes": int(clf.tree_.node_count),
+                          "version": __import__("sklearn").__version__,
+                          "accuracy_gap_points": (ours["accuracy"] - acc) * 100,
+                          "balanced_accuracy_gap_points": (ours["balanced_accuracy"] - bal) * 100}
         write_atomic(rp, json.dumps(rep, indent=2))
-        print(f"{kind:<10} mimic/linfa test accuracy {ours*100:.2f}% (fit {rep['timing']['fit_s']:.2f}s) | "
-              f"scikit-learn {acc*100:.2f}% (fit {fit_s:.2f}s) | gap {(ours-acc)*100:+.2f} points")
+        print(f"{kind:<10} mimic/linfa: accuracy {ours['accuracy']*100:.1f}%, balanced {ours['balanced_accuracy']*100:.1f}%, "
+              f"macro-F1 {ours['macro_f1']*100:.1f}%, {rep['tree']['nodes']} nodes | scikit-learn: accuracy {acc*100:.1f}%, "
+              f"balanced {bal*100:.1f}%, macro-F1 {f1*100:.1f}%, {clf.tree_.node_count} nodes")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 use crate::task::{Task, TASK_COMM_LEN};
 
 /// Number of features.
-pub const N_FEATURES: usize = 11;
+pub const N_FEATURES: usize = 12;
 
 /// Feature names, in vector order (they are the column names in datasets and model files).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -23,6 +23,7 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "last_burst_us",
     "avg_burst_us",
     "wake_freq_hz",
+    "slept_us",
     "voluntary_ratio",
     "nr_cpus_allowed",
     "nr_runnable",
@@ -38,6 +39,7 @@ pub const FEATURE_DOCS: [&str; N_FEATURES] = [
     "length of the task's last stint on a CPU, µs",
     "exponentially weighted average of stint lengths (α = 1/4), µs",
     "wakeup frequency: 1 / EWMA of the time between wakeups (α = 1/4), Hz (0 before 2 wakeups)",
+    "at a wakeup: how long the task slept (its last stop to this wakeup), µs; 0 when it was preempted or nothing is known",
     "EWMA (α = 1/4) of how often a stint ended voluntarily (blocked) rather than preempted, 0..1",
     "number of CPUs the task may run on",
     "tasks runnable or running on the whole system at decision time",
@@ -64,14 +66,20 @@ pub struct History {
     pub avg_wake_interval_ns: f64,
     /// EWMA of voluntary (1) vs preempted (0) stops.
     pub voluntary_ratio: f64,
+    /// When the task last stopped running, ns (0: never seen).
+    pub last_stop_ns: u64,
+    /// At a wakeup: how long the task slept, ns (0 otherwise).
+    pub slept_ns: u64,
     /// Stops seen.
     pub stops: u64,
 }
 
 impl History {
-    /// The task stopped running after `ran_ns` on a CPU; `voluntary` if it blocked.
-    pub fn on_stop(&mut self, ran_ns: u64, voluntary: bool) {
+    /// The task stopped running at `stop_ns` after `ran_ns` on a CPU; `voluntary` if it blocked.
+    pub fn on_stop(&mut self, ran_ns: u64, voluntary: bool, stop_ns: u64) {
         self.exec_runtime_ns = self.exec_runtime_ns.saturating_add(ran_ns);
+        self.last_stop_ns = stop_ns;
+        self.slept_ns = 0;
         self.last_burst_ns = ran_ns;
         let v = if voluntary { 1.0 } else { 0.0 };
         if self.stops == 0 {
@@ -95,6 +103,7 @@ impl History {
             };
         }
         self.last_wakeup_ns = now_ns;
+        self.slept_ns = if self.last_stop_ns != 0 { now_ns.saturating_sub(self.last_stop_ns) } else { 0 };
         self.exec_runtime_ns = 0;
     }
 }
@@ -154,6 +163,7 @@ pub fn vector(h: &History, t: &TaskAttrs, s: &SystemView) -> [f32; N_FEATURES] {
         us(h.last_burst_ns as f64),
         us(h.avg_burst_ns),
         wake_freq as f32,
+        us(h.slept_ns as f64),
         h.voluntary_ratio as f32,
         t.nr_cpus_allowed as f32,
         s.nr_runnable as f32,
@@ -172,6 +182,8 @@ pub const SCX_ENQ_WAKEUP: u64 = 1;
 /// whether it is enqueued because it woke up (so the last stint ended by blocking: voluntary)
 /// or because it was preempted while still runnable (involuntary). A task can be enqueued again
 /// without having run in between (e.g. an affinity change); the stint is then not counted twice.
+/// Times are the BPF side's clock (`stop_ts`, `enq_ts`: scx_bpf_now, the run-queue clock), the
+/// timeline the tracer records on; `now_ns` stands in only when `enq_ts` is unknown (0).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct QueuedView {
     pub history: History,
@@ -184,11 +196,11 @@ impl QueuedView {
     pub fn observe(&mut self, task: &Task, now_ns: u64) -> bool {
         let wakeup = task.flags & SCX_ENQ_WAKEUP != 0;
         if task.stop_ts > task.start_ts && task.stop_ts != self.last_stop_ts {
-            self.history.on_stop(task.stop_ts - task.start_ts, wakeup);
+            self.history.on_stop(task.stop_ts - task.start_ts, wakeup, task.stop_ts);
             self.last_stop_ts = task.stop_ts;
         }
         if wakeup {
-            self.history.on_wakeup(now_ns);
+            self.history.on_wakeup(if task.enq_ts != 0 { task.enq_ts } else { now_ns });
         }
         wakeup
     }
@@ -227,8 +239,9 @@ mod tests {
     fn history_tracks_runtime_bursts_and_ratios() {
         let mut h = History::default();
         h.on_wakeup(1_000_000);
-        h.on_stop(400_000, false);
-        h.on_stop(800_000, true);
+        h.on_stop(400_000, false, 1_400_000);
+        assert_eq!(h.slept_ns, 0);
+        h.on_stop(800_000, true, 2_200_000);
         assert_eq!(h.exec_runtime_ns, 1_200_000);
         assert_eq!(h.last_burst_ns, 800_000);
         assert_eq!(h.avg_burst_ns, 500_000.0);
@@ -236,8 +249,10 @@ mod tests {
         h.on_wakeup(11_000_000);
         assert_eq!(h.exec_runtime_ns, 0);
         assert_eq!(h.avg_wake_interval_ns, 10_000_000.0);
+        assert_eq!(h.slept_ns, 8_800_000, "slept from its last stop (2.2 ms) to the wakeup (11 ms)");
         let v = vector(&h, &TaskAttrs { weight: 100, nr_cpus_allowed: 2, comm: [0; 16] }, &SystemView::default());
         assert_eq!(v[4], 100.0, "10 ms between wakeups is 100 Hz");
+        assert_eq!(v[5], 8_800.0, "slept_us");
         assert_eq!(FEATURE_NAMES.len(), FEATURE_DOCS.len());
     }
 }

@@ -8,9 +8,20 @@
 //!   CPU, the waker's CPU, the CPU EEVDF chose and whether that CPU was idle;
 //! * **exit** events.
 //!
-//! A *decision* happens whenever a task becomes runnable: at a wakeup (placement + slice) and
-//! when it is preempted and goes back to the run queue (slice). The features of a decision are
-//! those known at that moment; the slice label is the length of the task's *next* stint.
+//! A *decision* happens whenever a task becomes runnable: at a wakeup (placement + slice +
+//! preemption) and when it is preempted and goes back to the run queue (slice). The features of a
+//! decision are those known at that moment. The labels:
+//! * **slice**: the length of the task's *next* stint (and how it ended);
+//! * **placement**: where EEVDF put a waking task — with a flag saying whether there was a choice
+//!   at all (not for a task still on a run queue, nor for one allowed on a single CPU);
+//! * **preemption**: for a wakeup onto a CPU that was running another task, whether EEVDF
+//!   preempted it for the woken one: the running task was told to reschedule by the wakeup (the
+//!   tracer reads the flag after `wakeup_preempt()`), and the CPU's next switch went from that
+//!   task, still runnable, to the woken one.
+//!
+//! Phases: a workload mix marks the start of its phase K by a thread named `mimic-phase-K` that
+//! exits at once (see `workload::run`); the tracer sees its exit on the same clock as everything
+//! else, and every row after it carries phase K (0: before the first marker).
 
 use std::collections::HashMap;
 
@@ -48,6 +59,14 @@ pub struct TraceEvent {
     pub ran_ns: u64,
     /// Wakeup: the chosen CPU was idle.
     pub chosen_idle: bool,
+    /// Stop: the task switched in (0: the idle task).
+    pub next_pid: i32,
+    /// Wakeup: the task running on the chosen CPU (0: idle).
+    pub curr_pid: i32,
+    /// Wakeup: the task was still on a run queue (nothing was placed).
+    pub queued: bool,
+    /// Wakeup: the chosen CPU's running task was told to reschedule (by this wakeup).
+    pub resched: bool,
     /// Task's nice value.
     pub nice: i32,
     pub nr_cpus_allowed: u32,
@@ -90,10 +109,20 @@ pub struct Decision {
     pub features: [f32; N_FEATURES],
 }
 
+/// The thread name that marks the start of a workload phase: `mimic-phase-K`.
+pub const PHASE_MARKER: &str = "mimic-phase-";
+
+/// The phase a marker thread's name stands for, if it is one.
+pub fn phase_marker(comm: &[u8]) -> Option<u32> {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    std::str::from_utf8(&comm[..end]).ok()?.strip_prefix(PHASE_MARKER)?.parse().ok()
+}
+
 /// A slice row: a decision and the length of the stint that followed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceRow {
     pub ts_ns: u64,
+    pub phase: u32,
     pub pid: i32,
     pub comm: [u8; TASK_COMM_LEN],
     pub features: [f32; N_FEATURES],
@@ -105,6 +134,7 @@ pub struct SliceRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacementRow {
     pub ts_ns: u64,
+    pub phase: u32,
     pub pid: i32,
     pub comm: [u8; TASK_COMM_LEN],
     pub features: [f32; N_FEATURES],
@@ -113,6 +143,29 @@ pub struct PlacementRow {
     pub chosen_cpu: i32,
     pub chosen_idle: bool,
     pub class: u8,
+    /// EEVDF had a choice: the task was not on a run queue and may run on more than one CPU.
+    pub had_choice: bool,
+}
+
+/// A preemption row: a wakeup onto a CPU running another task, and whether EEVDF preempted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreemptRow {
+    pub ts_ns: u64,
+    pub phase: u32,
+    pub pid: i32,
+    pub comm: [u8; TASK_COMM_LEN],
+    pub features: [f32; N_FEATURES],
+    /// The CPU the task was placed on, and the task running there.
+    pub cpu: i32,
+    pub curr_pid: i32,
+    pub preempted: bool,
+}
+
+/// A wakeup onto a busy CPU whose outcome is known at that CPU's next switch.
+#[derive(Debug, Clone)]
+struct PendingPreempt {
+    row: PreemptRow,
+    resched: bool,
 }
 
 #[derive(Default)]
@@ -125,9 +178,17 @@ struct TaskState {
 #[derive(Default)]
 pub struct Replayer {
     tasks: HashMap<i32, TaskState>,
+    /// Per CPU: wakeups onto it waiting for its next switch.
+    pending_preempt: HashMap<i32, Vec<PendingPreempt>>,
+    /// The workload phase now (from the markers; 0 before the first).
+    phase: u32,
     pub decisions: Vec<Decision>,
     pub slices: Vec<SliceRow>,
     pub placements: Vec<PlacementRow>,
+    pub preempts: Vec<PreemptRow>,
+    /// Preemption rows dropped because the CPU's next switch was not from the task that ran at
+    /// the wakeup (it was not a recorded task, e.g. a real-time one).
+    pub preempt_unresolved: u64,
     /// Keep every decision in `decisions` (for tests); rows are always kept.
     pub keep_decisions: bool,
 }
@@ -159,11 +220,13 @@ impl Replayer {
         }
         match ev.kind {
             EventKind::Stop => {
+                self.resolve_preemptions(ev);
                 let st = self.tasks.entry(ev.pid).or_default();
-                st.history.on_stop(ev.ran_ns, ev.voluntary);
+                st.history.on_stop(ev.ran_ns, ev.voluntary, ev.ts_ns);
                 if let Some(d) = st.pending.take() {
                     self.slices.push(SliceRow {
                         ts_ns: d.ts_ns,
+                        phase: self.phase,
                         pid: ev.pid,
                         comm: ev.comm,
                         features: d.features,
@@ -179,8 +242,14 @@ impl Replayer {
             EventKind::Wakeup | EventKind::WakeupNew => {
                 self.tasks.entry(ev.pid).or_default().history.on_wakeup(ev.ts_ns);
                 let d = self.decide(ev, Cause::Wakeup);
+                if !ev.chosen_idle && ev.curr_pid > 0 && ev.curr_pid != ev.pid {
+                    let row = PreemptRow { ts_ns: ev.ts_ns, phase: self.phase, pid: ev.pid, comm: ev.comm, features: d.features,
+                                           cpu: ev.cpu, curr_pid: ev.curr_pid, preempted: false };
+                    self.pending_preempt.entry(ev.cpu).or_default().push(PendingPreempt { row, resched: ev.resched });
+                }
                 self.placements.push(PlacementRow {
                     ts_ns: ev.ts_ns,
+                    phase: self.phase,
                     pid: ev.pid,
                     comm: ev.comm,
                     features: d.features,
@@ -189,12 +258,36 @@ impl Replayer {
                     chosen_cpu: ev.cpu,
                     chosen_idle: ev.chosen_idle,
                     class: placement_class(ev.prev_cpu, ev.waker_cpu, ev.cpu, ev.chosen_idle),
+                    had_choice: !ev.queued && ev.nr_cpus_allowed > 1,
                 });
             }
             EventKind::Exit => {
                 self.tasks.remove(&ev.pid);
+                if let Some(k) = phase_marker(&ev.comm) {
+                    self.phase = k;
+                }
             }
         }
+    }
+
+    /// A switch on `stop.cpu`: the wakeups onto that CPU get their preemption label. EEVDF
+    /// preempted for the woken task if the wakeup told the running task to reschedule and this
+    /// switch is from that task, still runnable, to the woken one.
+    fn resolve_preemptions(&mut self, stop: &TraceEvent) {
+        let Some(pending) = self.pending_preempt.remove(&stop.cpu) else { return };
+        for p in pending {
+            if p.row.curr_pid != stop.pid {
+                self.preempt_unresolved += 1;
+                continue;
+            }
+            let preempted = p.resched && !stop.voluntary && stop.next_pid == p.row.pid;
+            self.preempts.push(PreemptRow { preempted, ..p.row });
+        }
+    }
+
+    /// Wakeups still waiting for their CPU's next switch (at the end of a trace: unresolved).
+    pub fn preempt_pending(&self) -> usize {
+        self.pending_preempt.values().map(Vec::len).sum()
     }
 
     /// Tasks currently tracked.
@@ -253,7 +346,8 @@ mod tests {
         for s in sc {
             let base = TraceEvent {
                 ts_ns: 0, kind: EventKind::Stop, pid: s.pid, cpu: 0, prev_cpu: 0, waker_cpu: 1, voluntary: false,
-                ran_ns: 0, chosen_idle: true, nice: s.nice, nr_cpus_allowed: s.cpus, sys: SystemView::default(),
+                ran_ns: 0, chosen_idle: true, next_pid: 0, curr_pid: 0, queued: false, resched: false,
+                nice: s.nice, nr_cpus_allowed: s.cpus, sys: SystemView::default(),
                 comm: Task::comm_from(s.comm),
             };
             let mut first = true;
@@ -291,7 +385,7 @@ mod tests {
                     }
                 };
                 let task = Task { pid: s.pid, cpu: 0, nr_cpus_allowed: s.cpus as u64, flags, start_ts, stop_ts,
-                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, comm: Task::comm_from(s.comm),
+                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, comm: Task::comm_from(s.comm),
                                   kthread: false };
                 view.observe(&task, now);
                 out.push((s.pid, now, view.vector(&task, &sys_at(now))));
@@ -340,6 +434,68 @@ mod tests {
         assert_eq!(placement_class(1, 0, 0, true), 1);
         assert_eq!(placement_class(1, 0, 2, true), 2);
         assert_eq!(placement_class(1, 0, 2, false), 3);
+    }
+
+    fn ev(ts_ns: u64, kind: EventKind, pid: i32, cpu: i32) -> TraceEvent {
+        TraceEvent { ts_ns, kind, pid, cpu, prev_cpu: cpu, waker_cpu: 1, voluntary: false, ran_ns: 1000, chosen_idle: false,
+                     next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 2,
+                     sys: SystemView::default(), comm: Task::comm_from("t") }
+    }
+
+    #[test]
+    fn preemption_labels_come_from_the_resched_flag_and_the_next_switch() {
+        let mut r = Replayer::new();
+        let wake = |ts, pid, curr, resched| TraceEvent { curr_pid: curr, resched, ..ev(ts, EventKind::Wakeup, pid, 0) };
+        let stop = |ts, pid, voluntary, next| TraceEvent { voluntary, next_pid: next, ..ev(ts, EventKind::Stop, pid, 0) };
+        // 1. Told to reschedule, and the CPU switched from the running task (preempted) to the woken one.
+        r.push(&wake(100, 20, 10, true));
+        r.push(&stop(110, 10, false, 20));
+        // 2. Not told to reschedule: the woken task got the CPU when the runner blocked.
+        r.push(&wake(200, 21, 20, false));
+        r.push(&stop(210, 20, true, 21));
+        // 3. Told to reschedule, but the switch went to another task: not a preemption for this one.
+        r.push(&wake(300, 22, 21, true));
+        r.push(&stop(310, 21, false, 23));
+        // 4. The running task blocked right after the flag was set: it left on its own.
+        r.push(&wake(400, 24, 23, true));
+        r.push(&stop(410, 23, true, 24));
+        // 5. The next switch on that CPU is not from the task seen at the wakeup: unknown, dropped.
+        r.push(&wake(500, 25, 24, true));
+        r.push(&stop(510, 99, false, 25));
+        // 6. An idle CPU, or the woken task itself running there: no row.
+        r.push(&TraceEvent { chosen_idle: true, ..wake(600, 26, 0, false) });
+        r.push(&wake(700, 27, 27, true));
+        let labels: Vec<(i32, bool)> = r.preempts.iter().map(|p| (p.pid, p.preempted)).collect();
+        assert_eq!(labels, vec![(20, true), (21, false), (22, false), (24, false)]);
+        assert_eq!(r.preempt_unresolved, 1);
+        assert_eq!(r.preempt_pending(), 0);
+        // A switch on another CPU resolves nothing here.
+        r.push(&wake(800, 28, 25, true));
+        r.push(&TraceEvent { cpu: 1, ..stop(810, 25, false, 28) });
+        assert_eq!(r.preempt_pending(), 1);
+    }
+
+    #[test]
+    fn placement_rows_say_whether_there_was_a_choice() {
+        let mut r = Replayer::new();
+        r.push(&ev(100, EventKind::Wakeup, 30, 0));
+        r.push(&TraceEvent { queued: true, ..ev(200, EventKind::Wakeup, 31, 0) });
+        r.push(&TraceEvent { nr_cpus_allowed: 1, ..ev(300, EventKind::Wakeup, 32, 0) });
+        let choice: Vec<bool> = r.placements.iter().map(|p| p.had_choice).collect();
+        assert_eq!(choice, vec![true, false, false]);
+    }
+
+    #[test]
+    fn phase_markers_tag_the_rows_that_follow() {
+        assert_eq!(phase_marker(&Task::comm_from("mimic-phase-3")), Some(3));
+        assert_eq!(phase_marker(&Task::comm_from("mimic-phase-x")), None);
+        assert_eq!(phase_marker(&Task::comm_from("stress-ng")), None);
+        let mut r = Replayer::new();
+        r.push(&TraceEvent { voluntary: true, ..ev(50, EventKind::Wakeup, 40, 0) });
+        r.push(&TraceEvent { comm: Task::comm_from("mimic-phase-2"), ..ev(100, EventKind::Exit, 41, 0) });
+        r.push(&ev(200, EventKind::Wakeup, 42, 0));
+        let phases: Vec<u32> = r.placements.iter().map(|p| p.phase).collect();
+        assert_eq!(phases, vec![0, 2]);
     }
 
     #[test]

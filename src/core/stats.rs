@@ -160,6 +160,8 @@ pub struct ModelStats {
     /// Model slices longer than the configured slice, cut to it (a user-space scheduler cannot
     /// preempt a running task when another wakes up, as EEVDF does; the ceiling stands in).
     pub slice_capped: u64,
+    /// Wakeups the preemption model said to preempt for (with `--preempt model`).
+    pub preempt_yes: u64,
     /// Slice model classes chosen (index = class), and placement model classes chosen.
     pub slice_class_hist: Vec<u64>,
     pub placement_class_hist: Vec<u64>,

@@ -1,6 +1,7 @@
 //! Datasets on disk: the Parquet files `mimic trace` writes and `mimic train` reads.
 //!
-//! A dataset is a folder with `slice.parquet`, `placement.parquet` and `meta.json`; the schema
+//! A dataset is a folder with `slice.parquet`, `placement.parquet`, `preempt.parquet` and
+//! `meta.json`; the schema
 //! is documented in datasets/README.md. Every feature column is named after
 //! `scx_mimic::features::FEATURE_NAMES`. Writes go to a temp file and are renamed into place;
 //! reads check every expected column and its type and name the file and column on error.
@@ -12,26 +13,36 @@ use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 
 use scx_mimic::features::{FEATURE_NAMES, N_FEATURES};
-use scx_mimic::replay::{PlacementRow, SliceRow};
+use scx_mimic::replay::{PlacementRow, PreemptRow, SliceRow};
 use scx_mimic::task::TASK_COMM_LEN;
 
 pub const SLICE_FILE: &str = "slice.parquet";
 pub const PLACEMENT_FILE: &str = "placement.parquet";
+pub const PREEMPT_FILE: &str = "preempt.parquet";
 pub const META_FILE: &str = "meta.json";
 
 /// Columns every table has besides the features: (name, type).
-pub const COMMON_COLUMNS: [(&str, DataType); 4] =
-    [("run", DataType::String), ("ts_ns", DataType::UInt64), ("pid", DataType::Int32), ("comm", DataType::String)];
+pub const COMMON_COLUMNS: [(&str, DataType); 5] = [
+    ("run", DataType::String),
+    ("ts_ns", DataType::UInt64),
+    ("phase", DataType::UInt32),
+    ("pid", DataType::Int32),
+    ("comm", DataType::String),
+];
 /// Label columns of slice.parquet.
 pub const SLICE_LABELS: [(&str, DataType); 2] = [("ran_ns", DataType::UInt64), ("voluntary", DataType::Boolean)];
 /// Label columns of placement.parquet.
-pub const PLACEMENT_LABELS: [(&str, DataType); 5] = [
+pub const PLACEMENT_LABELS: [(&str, DataType); 6] = [
     ("prev_cpu", DataType::Int32),
     ("waker_cpu", DataType::Int32),
     ("chosen_cpu", DataType::Int32),
     ("chosen_idle", DataType::Boolean),
     ("placement", DataType::UInt32),
+    ("had_choice", DataType::Boolean),
 ];
+/// Label columns of preempt.parquet.
+pub const PREEMPT_LABELS: [(&str, DataType); 3] =
+    [("cpu", DataType::Int32), ("curr_pid", DataType::Int32), ("preempted", DataType::Boolean)];
 
 fn comm_str(c: &[u8; TASK_COMM_LEN]) -> String {
     let end = c.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
@@ -44,14 +55,15 @@ fn feature_columns<'a>(n: usize, feats: impl Fn(usize) -> &'a [f32; N_FEATURES])
         .collect()
 }
 
-/// The columns every table starts with: run, ts_ns, pid, comm, then the features.
-fn leading_columns<'a>(run: &str, n: usize, key: impl Fn(usize) -> (u64, i32, &'a [u8; TASK_COMM_LEN]),
+/// The columns every table starts with: run, ts_ns, phase, pid, comm, then the features.
+fn leading_columns<'a>(run: &str, n: usize, key: impl Fn(usize) -> (u64, u32, i32, &'a [u8; TASK_COMM_LEN]),
                        feats: impl Fn(usize) -> &'a [f32; N_FEATURES]) -> Vec<Column> {
     let mut cols = vec![
         Column::new("run".into(), vec![run; n]),
         Column::new("ts_ns".into(), (0..n).map(|i| key(i).0).collect::<Vec<u64>>()),
-        Column::new("pid".into(), (0..n).map(|i| key(i).1).collect::<Vec<i32>>()),
-        Column::new("comm".into(), (0..n).map(|i| comm_str(key(i).2)).collect::<Vec<String>>()),
+        Column::new("phase".into(), (0..n).map(|i| key(i).1).collect::<Vec<u32>>()),
+        Column::new("pid".into(), (0..n).map(|i| key(i).2).collect::<Vec<i32>>()),
+        Column::new("comm".into(), (0..n).map(|i| comm_str(key(i).3)).collect::<Vec<String>>()),
     ];
     cols.extend(feature_columns(n, feats));
     cols
@@ -59,7 +71,7 @@ fn leading_columns<'a>(run: &str, n: usize, key: impl Fn(usize) -> (u64, i32, &'
 
 pub fn slice_frame(run: &str, rows: &[SliceRow]) -> Result<DataFrame> {
     let n = rows.len();
-    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
+    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].phase, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
     cols.push(Column::new("ran_ns".into(), rows.iter().map(|r| r.ran_ns).collect::<Vec<u64>>()));
     cols.push(Column::new("voluntary".into(), rows.iter().map(|r| r.voluntary).collect::<Vec<bool>>()));
     Ok(DataFrame::new(n, cols)?)
@@ -67,12 +79,22 @@ pub fn slice_frame(run: &str, rows: &[SliceRow]) -> Result<DataFrame> {
 
 pub fn placement_frame(run: &str, rows: &[PlacementRow]) -> Result<DataFrame> {
     let n = rows.len();
-    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
+    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].phase, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
     cols.push(Column::new("prev_cpu".into(), rows.iter().map(|r| r.prev_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("waker_cpu".into(), rows.iter().map(|r| r.waker_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("chosen_cpu".into(), rows.iter().map(|r| r.chosen_cpu).collect::<Vec<i32>>()));
     cols.push(Column::new("chosen_idle".into(), rows.iter().map(|r| r.chosen_idle).collect::<Vec<bool>>()));
     cols.push(Column::new("placement".into(), rows.iter().map(|r| r.class as u32).collect::<Vec<u32>>()));
+    cols.push(Column::new("had_choice".into(), rows.iter().map(|r| r.had_choice).collect::<Vec<bool>>()));
+    Ok(DataFrame::new(n, cols)?)
+}
+
+pub fn preempt_frame(run: &str, rows: &[PreemptRow]) -> Result<DataFrame> {
+    let n = rows.len();
+    let mut cols = leading_columns(run, n, |i| (rows[i].ts_ns, rows[i].phase, rows[i].pid, &rows[i].comm), |i| &rows[i].features);
+    cols.push(Column::new("cpu".into(), rows.iter().map(|r| r.cpu).collect::<Vec<i32>>()));
+    cols.push(Column::new("curr_pid".into(), rows.iter().map(|r| r.curr_pid).collect::<Vec<i32>>()));
+    cols.push(Column::new("preempted".into(), rows.iter().map(|r| r.preempted).collect::<Vec<bool>>()));
     Ok(DataFrame::new(n, cols)?)
 }
 
@@ -101,6 +123,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
 pub enum Table {
     Slice,
     Placement,
+    Preempt,
 }
 
 impl Table {
@@ -108,6 +131,7 @@ impl Table {
         match self {
             Table::Slice => SLICE_FILE,
             Table::Placement => PLACEMENT_FILE,
+            Table::Preempt => PREEMPT_FILE,
         }
     }
 
@@ -118,6 +142,7 @@ impl Table {
         let labels: &[(&str, DataType)] = match self {
             Table::Slice => &SLICE_LABELS,
             Table::Placement => &PLACEMENT_LABELS,
+            Table::Preempt => &PREEMPT_LABELS,
         };
         s.extend(labels.iter().map(|(n, t)| (n.to_string(), t.clone())));
         s
@@ -186,7 +211,7 @@ mod tests {
 
     fn slices(n: usize) -> Vec<SliceRow> {
         (0..n)
-            .map(|i| SliceRow { ts_ns: i as u64, pid: 7, comm: Task::comm_from("t"), features: [i as f32; N_FEATURES],
+            .map(|i| SliceRow { ts_ns: i as u64, phase: 1, pid: 7, comm: Task::comm_from("t"), features: [i as f32; N_FEATURES],
                                 ran_ns: 1000 * i as u64, voluntary: i % 2 == 0 })
             .collect()
     }

@@ -61,7 +61,7 @@ enum Cmd {
         #[arg(long, default_value_t = 45)]
         sched_timeout: u32,
         /// Gate cases, NAME:pass|fail[:SCHEDULER ARGS]. The default runs the heuristic and, if
-        /// --models holds slice.model and placement.model, the model-driven scheduler (both must
+        /// --models holds the three model files, the model-driven scheduler (both must
         /// pass), then a deliberately broken scheduler that never dispatches (must be caught).
         #[arg(long = "case")]
         cases: Vec<String>,
@@ -136,7 +136,7 @@ enum Cmd {
     /// --duration, when the workload ends, or on Ctrl-C — and writes what it recorded either way,
     /// but exits non-zero if events were lost (see --accept-loss) or the workload failed.
     Trace(trace::cli::TraceArgs),
-    /// Train the slice and placement models from datasets.
+    /// Train the slice, placement and preemption models from datasets.
     ///
     /// Writes MODELS/<kind>.model (our
     /// versioned JSON format, validated by reloading), <kind>.report.json (accuracy, per-class

@@ -107,11 +107,25 @@ fn stop(children: &mut Vec<Child>) {
     children.clear();
 }
 
+/// Mark the start of phase `k` for a tracer: a thread named `mimic-phase-K` that exits at once.
+/// The tracer records its exit with the thread's name, on the same clock as every scheduling
+/// event (see `scx_mimic::replay::phase_marker`) — no clock to translate.
+pub fn mark_phase(k: u32) {
+    let name = format!("{}{k}", scx_mimic::replay::PHASE_MARKER);
+    match std::thread::Builder::new().name(name).spawn(|| ()) {
+        Ok(h) => {
+            let _ = h.join();
+        }
+        Err(e) => log::warn!("cannot mark phase {k} for the tracer: {e}"),
+    }
+}
+
 /// Run the whole mix. Returns how many command runs failed (non-zero exit before being stopped).
 pub fn run(mix: &Mix) -> Result<u32> {
     let mut failures = 0;
-    for p in &mix.phases {
+    for (k, p) in mix.phases.iter().enumerate() {
         info!("phase {} ({} s): {}", p.name, p.seconds, p.commands.join(" | "));
+        mark_phase(k as u32 + 1);
         let cmds: Vec<String> = p.commands.iter().map(|c| expand(c, p.seconds)).collect();
         let end = Instant::now() + Duration::from_secs(p.seconds);
         let mut children: Vec<Child> = cmds.iter().map(|c| spawn(c)).collect::<Result<_>>()?;

@@ -14,9 +14,10 @@
 //!   live in the shared core (`scx_mimic::policy`), unit-tested without the BPF framework.
 //! * A task goes to a CPU's own queue only if that CPU is idle; every other task goes to the
 //!   shared queue, where the CPUs take tasks in deadline order.
-//! * A task that is eligible (behind the virtual clock) asks to preempt: the BPF side then ends
-//!   the slice of the CPU running the latest deadline if that is later than the task's —
-//!   EEVDF's wakeup preemption. When tasks wait for us and no CPU is idle, the BPF side preempts
+//! * A waking task may ask to preempt — under the heuristic when it is eligible (behind the
+//!   virtual clock), under the models when the preemption model says EEVDF would have: the BPF
+//!   side then ends the slice of the CPU running the latest deadline if that is later than the
+//!   task's — EEVDF's wakeup preemption. When tasks wait for us and no CPU is idle, the BPF side preempts
 //!   a CPU so that we run at once instead of at the next slice end.
 //! * A task that exits is forgotten at once (the BPF side tells us), so a reused pid starts
 //!   afresh; a CPU going offline hands its queue to the shared one, and we stop using it.
@@ -51,8 +52,9 @@ const SCHEDULER_NAME: &str = "scx_mimic";
 /// scx_mimic: a sched_ext scheduler in user space (scx_rustland_core) that decides time slice,
 /// CPU and order for every task.
 ///
-/// With --model DIR it loads DIR/slice.model and DIR/placement.model (trained by `mimic train`)
-/// and asks them, for every task, for its time slice and where to run it; the deadline follows
+/// With --model DIR it loads DIR/slice.model, DIR/placement.model and DIR/preempt.model (trained
+/// by `mimic train`) and asks them, for every task, for its time slice, where to run it and, at a
+/// wakeup, whether to preempt; the deadline follows
 /// EEVDF's rule (vruntime + slice scaled by weight). Without --model it runs a plain heuristic:
 /// virtual deadline = vruntime + runtime since the last wakeup (both scaled by the task's
 /// weight), an idle CPU from the BPF idle picker when there is one, otherwise the shared queue,
@@ -75,9 +77,11 @@ struct Opts {
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=100_000))]
     max_slice_us: u64,
 
-    /// When to ask the BPF side to preempt: off, or deadline (EEVDF's rule: an eligible task
-    /// preempts a CPU whose running task has a later deadline).
-    #[arg(long, value_enum, default_value = "deadline")]
+    /// When to ask the BPF side to preempt at a wakeup: off; deadline (EEVDF's rule: an eligible
+    /// task asks); model (the preemption model decides, needs --model); auto: model with
+    /// --model, else deadline. The BPF side preempts only a CPU whose running task has a later
+    /// deadline.
+    #[arg(long, value_enum, default_value = "auto")]
     preempt: Preempt,
 
     /// How the BPF side preempts a CPU: kick (SCX_KICK_PREEMPT) or slice (zero the running
@@ -102,7 +106,8 @@ struct Opts {
     #[arg(long)]
     fast_path: bool,
 
-    /// Folder with slice.model and placement.model: decide with the trained models. They are
+    /// Folder with slice.model, placement.model and preempt.model: decide with the trained
+    /// models. They are
     /// loaded and validated before the scheduler attaches; a missing or invalid model stops it
     /// with an error, unless --fallback heuristic is given.
     #[arg(long, value_name = "DIR")]
@@ -159,10 +164,14 @@ enum Fallback {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Preempt {
+    /// The preemption model with --model, else EEVDF's rule.
+    Auto,
     /// Never preempt: a task waits for a slice end.
     Off,
     /// EEVDF's rule: an eligible task with an earlier deadline preempts.
     Deadline,
+    /// The preemption model decides at each wakeup (needs --model).
+    Model,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -174,10 +183,14 @@ enum PreemptHow {
 }
 
 impl Opts {
-    fn preempt_rule(&self) -> PreemptRule {
+    /// The preemption rule for the policy in use (`learned`: the models are loaded).
+    fn preempt_rule(&self, learned: bool) -> PreemptRule {
         match self.preempt {
             Preempt::Off => PreemptRule::Off,
             Preempt::Deadline => PreemptRule::Deadline,
+            Preempt::Model => PreemptRule::Model,
+            Preempt::Auto if learned => PreemptRule::Model,
+            Preempt::Auto => PreemptRule::Deadline,
         }
     }
 
@@ -186,8 +199,8 @@ impl Opts {
         Extensions {
             preempt: match (self.preempt, self.preempt_how) {
                 (Preempt::Off, _) => PreemptMode::Off,
-                (Preempt::Deadline, PreemptHow::Kick) => PreemptMode::Kick,
-                (Preempt::Deadline, PreemptHow::Slice) => PreemptMode::Slice,
+                (_, PreemptHow::Kick) => PreemptMode::Kick,
+                (_, PreemptHow::Slice) => PreemptMode::Slice,
             },
             make_room: !self.no_make_room,
             // Always: the task table must free a pid as soon as its task is gone.
@@ -438,6 +451,7 @@ fn to_task(q: &QueuedTask) -> Task {
         exec_runtime: q.exec_runtime,
         weight: q.weight,
         vtime: q.vtime,
+        enq_ts: q.enq_ts,
         comm,
         // Priority is never granted on a name (any process can choose it): the BPF side reads
         // PF_KTHREAD, which only the kernel sets.
@@ -514,14 +528,17 @@ fn run() -> Result<()> {
         .format_timestamp_millis()
         .init();
 
+    if opts.preempt == Preempt::Model && opts.model.is_none() {
+        anyhow::bail!("--preempt model needs --model DIR (the preemption model is one of the trained models)");
+    }
     // Models are loaded and validated before anything touches BPF: after init the heap is fixed
     // and mmap is forbidden, and a bad model must never get as far as the kernel.
     let models = match &opts.model {
         None => None,
         Some(dir) => match Models::load(dir).map_err(anyhow::Error::msg) {
             Ok(m) => {
-                info!("models loaded: slice depth {} ({} nodes), placement depth {} ({} nodes)",
-                      m.slice.depth(), m.slice.nodes(), m.placement.depth(), m.placement.nodes());
+                info!("models loaded: slice depth {} ({} nodes), placement depth {} ({} nodes), preempt depth {} ({} nodes)",
+                      m.slice.depth(), m.slice.nodes(), m.placement.depth(), m.placement.nodes(), m.preempt.depth(), m.preempt.nodes());
                 Some(m)
             }
             Err(e) if opts.fallback == Fallback::Heuristic => {
@@ -552,10 +569,10 @@ fn schedule_once(opts: &Opts, models: Option<&Models>, restarts: u32) -> i32 {
     match models {
         Some(m) => schedule_with(
             opts,
-            Learned::new(m, slice_ns, opts.max_slice_us * 1000, opts.preempt_rule(), timer_overhead_ns()),
+            Learned::new(m, slice_ns, opts.max_slice_us * 1000, opts.preempt_rule(true), timer_overhead_ns()),
             restarts,
         ),
-        None => schedule_with(opts, Heuristic::new(slice_ns, opts.preempt_rule()), restarts),
+        None => schedule_with(opts, Heuristic::new(slice_ns, opts.preempt_rule(false)), restarts),
     }
 }
 

@@ -8,7 +8,9 @@ use crate::features::{FEATURE_NAMES, N_FEATURES};
 /// The format name in every model file.
 pub const FORMAT_NAME: &str = "scx_mimic-model";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: slice classes are budgets (a class covers the stints up to its slice), and a third
+/// kind of model decides wakeup preemption.
+pub const FORMAT_VERSION: u32 = 2;
 /// Trees deeper than this are refused (inference cost is bounded by depth).
 pub const MAX_DEPTH: usize = 32;
 /// At most this many nodes.
@@ -24,7 +26,14 @@ pub enum ModelKind {
     Slice,
     /// The CPU: classes are placement choices (see `replay::PLACEMENT_CLASSES`).
     Placement,
+    /// Wakeup preemption: class 1 ([`PREEMPT_YES`]) preempts the running task.
+    Preempt,
 }
+
+/// The preemption model's classes: 0 let the running task go on, 1 preempt it.
+pub const PREEMPT_CLASSES: [&str; 2] = ["no", "preempt"];
+/// The class that preempts.
+pub const PREEMPT_YES: usize = 1;
 
 /// One class: its name and, for slice models, the slice it stands for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,13 +248,14 @@ impl Model {
     }
 }
 
-/// Slice classes: log2 buckets from 50 µs to 20 ms. A stint of `t` belongs to the largest class
-/// whose slice is ≤ t (class 0 below 100 µs); a predicted class gives that slice.
+/// Slice classes: log2 budgets from 50 µs to 20 ms. A stint of `t` belongs to the smallest class
+/// whose slice covers it (`t` ≤ slice; the last class takes everything longer), so a predicted
+/// class is a budget a scheduler can execute: a task that needs 90 µs gets 100 µs, not 50 µs and
+/// a second round trip.
 pub const SLICE_CLASSES_US: [u64; 10] = [50, 100, 200, 400, 800, 1600, 3200, 6400, 12_800, 20_000];
 
 pub fn slice_class(ran_ns: u64) -> usize {
-    let us = ran_ns / 1000;
-    SLICE_CLASSES_US.iter().rposition(|&c| us >= c).unwrap_or(0)
+    SLICE_CLASSES_US.iter().position(|&c| ran_ns <= c * 1000).unwrap_or(SLICE_CLASSES_US.len() - 1)
 }
 
 pub fn slice_classes() -> Vec<ClassInfo> {
@@ -301,7 +311,8 @@ mod tests {
 
     #[test]
     fn every_malformed_case_is_refused_with_a_reason() {
-        let mut m = small(); m.version = 2; refused(&m, "version' is 2");
+        let mut m = small(); m.version = FORMAT_VERSION + 1; refused(&m, &format!("version' is {}", FORMAT_VERSION + 1));
+        let mut m = small(); m.version = 1; refused(&m, "version' is 1: this build reads version 2 only");
         let mut m = small(); m.format = "x".into(); refused(&m, "field 'format' is 'x'");
         let mut m = small(); m.features.swap(0, 1); refused(&m, "feature contract");
         let mut m = small(); m.features.pop(); refused(&m, "feature contract");
@@ -345,12 +356,20 @@ mod tests {
 
     #[test]
     fn slice_buckets() {
-        assert_eq!(slice_class(10_000), 0);
-        assert_eq!(slice_class(99_999), 0);
+        assert_eq!(slice_class(0), 0);
+        assert_eq!(slice_class(50_000), 0);
+        assert_eq!(slice_class(50_001), 1, "90 µs needs the 100 µs budget");
+        assert_eq!(slice_class(99_999), 1);
         assert_eq!(slice_class(100_000), 1);
-        assert_eq!(slice_class(3_000_000), 5);
+        assert_eq!(slice_class(3_000_000), 6);
         assert_eq!(slice_class(3_200_000), 6);
+        assert_eq!(slice_class(20_000_000), 9);
         assert_eq!(slice_class(1_000_000_000), 9);
+        // Every stint up to the last class fits its class's budget, and not the one below.
+        for ns in [1, 49_999, 77_000, 150_000, 1_600_001, 19_999_999] {
+            let c = slice_class(ns);
+            assert!(ns <= slice_classes()[c].slice_ns && (c == 0 || ns > slice_classes()[c - 1].slice_ns), "{ns} -> {c}");
+        }
         assert_eq!(slice_classes()[9].slice_ns, 20_000_000);
         assert_eq!(slice_classes()[0].name, "50us");
     }

@@ -4,6 +4,9 @@
 //!   tracer used, see [`crate::features`]) — capped by the configured slice (see `decide`).
 //! * **Placement**: the placement model's class, mapped onto the two safe targets
 //!   ([`model_target`]).
+//! * **Preemption**: at a wakeup, the preemption model's verdict (did EEVDF preempt the running
+//!   task for a task like this one?) with `PreemptRule::Model`; the BPF side still preempts only
+//!   a CPU whose running task has a later deadline.
 //! * **Order**: EEVDF's deadline, vruntime + the chosen slice scaled by weight.
 
 use std::path::Path;
@@ -11,7 +14,8 @@ use std::time::Instant;
 
 use super::{heuristic, is_critical, Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::features::QueuedView;
-use crate::model::{Model, ModelKind};
+use crate::features::SCX_ENQ_WAKEUP;
+use crate::model::{Model, ModelKind, PREEMPT_YES};
 use crate::stats::{ModelStats, SchedCounters};
 use crate::table::TaskTable;
 use crate::task::Task;
@@ -19,14 +23,24 @@ use crate::task::Task;
 /// Time one decision in this many (the clock read costs more than the inference).
 pub const INFERENCE_SAMPLE_EVERY: u64 = 64;
 
+/// The model files a models folder holds.
+pub const MODEL_FILES: [&str; 3] = ["slice.model", "placement.model", "preempt.model"];
+
 /// The trained models.
 pub struct Models {
     pub slice: Model,
     pub placement: Model,
+    pub preempt: Model,
 }
 
 impl Models {
-    /// Load and validate `dir/slice.model` and `dir/placement.model`; errors name the file.
+    /// Whether `dir` holds every model file (not whether they are valid: see [`Models::load`]).
+    pub fn present(dir: &Path) -> bool {
+        MODEL_FILES.iter().all(|f| dir.join(f).exists())
+    }
+
+    /// Load and validate `dir/slice.model`, `dir/placement.model` and `dir/preempt.model`;
+    /// errors name the file.
     /// (The scheduler calls this before it attaches: it allocates and reads files.)
     pub fn load(dir: &Path) -> Result<Models, String> {
         let load = |name: &str, kind: ModelKind| -> Result<Model, String> {
@@ -37,7 +51,13 @@ impl Models {
             }
             Ok(m)
         };
-        Ok(Models { slice: load("slice", ModelKind::Slice)?, placement: load("placement", ModelKind::Placement)? })
+        let (slice, placement) = (load("slice", ModelKind::Slice)?, load("placement", ModelKind::Placement)?);
+        let preempt = load("preempt", ModelKind::Preempt)?;
+        if preempt.classes.len() <= PREEMPT_YES {
+            return Err(format!("{}: has {} classes; a preemption model needs 2 (no, preempt)", dir.join("preempt.model").display(),
+                               preempt.classes.len()));
+        }
+        Ok(Models { slice, placement, preempt })
     }
 }
 
@@ -54,7 +74,7 @@ pub struct Learned<'m> {
     tasks: TaskTable<TaskState>,
     stats: ModelStats,
     decisions: u64,
-    /// The heuristic's preemption rule (a learned preempt decision is the learning issue's).
+    /// When to ask for preemption: the preemption model's verdict, or the heuristic's rule.
     preempt: PreemptRule,
 }
 
@@ -101,6 +121,10 @@ impl Policy for Learned<'_> {
         let x = state.view.vector(task, &ctx.sys);
         let slice_class = self.models.slice.predict(&x);
         let place_class = self.models.placement.predict(&x);
+        let wakeup = task.flags & SCX_ENQ_WAKEUP != 0;
+        // The preemption model was trained on wakeups only (a preempted task going back to the
+        // queue is not a preemption question).
+        let model_preempt = self.preempt == PreemptRule::Model && wakeup && self.models.preempt.predict(&x) == PREEMPT_YES;
         if let Some(t0) = t0 {
             let ns = (t0.elapsed().as_nanos() as u64).saturating_sub(self.stats.timer_overhead_ns);
             self.stats.record_inference(ns);
@@ -120,7 +144,12 @@ impl Policy for Learned<'_> {
         // Critical kernel threads keep jumping the queue (the deadline rule), whatever the model.
         s.safety_overrides += u64::from(is_critical(task));
         let deadline = self.clock.deadline_with_slice(task, &mut state.vtime, new, slice_ns);
-        let preempt = self.preempt == PreemptRule::Deadline && self.clock.wants_preempt(task, &state.vtime);
+        let preempt = match self.preempt {
+            PreemptRule::Off => false,
+            PreemptRule::Deadline => self.clock.wants_preempt(task, &state.vtime),
+            PreemptRule::Model => model_preempt,
+        };
+        s.preempt_yes += u64::from(model_preempt);
         Decision { target, slice_ns, deadline, preempt }
     }
 
@@ -145,7 +174,7 @@ impl Policy for Learned<'_> {
 mod tests {
     use super::*;
     use crate::features::{SystemView, FEATURE_NAMES};
-    use crate::model::{slice_classes, ClassInfo, FlatTree, FORMAT_NAME, FORMAT_VERSION};
+    use crate::model::{slice_classes, ClassInfo, FlatTree, FORMAT_NAME, FORMAT_VERSION, PREEMPT_CLASSES};
 
     /// A one-leaf model that always answers `class`.
     fn stump(kind: ModelKind, classes: Vec<ClassInfo>, class: i32) -> Model {
@@ -162,12 +191,16 @@ mod tests {
         m
     }
 
+    fn preempt_classes() -> Vec<ClassInfo> {
+        PREEMPT_CLASSES.iter().map(|n| ClassInfo { name: n.to_string(), slice_ns: 0 }).collect()
+    }
+
     fn placement_classes() -> Vec<ClassInfo> {
         ["prev", "waker", "idle", "busy"].iter().map(|n| ClassInfo { name: n.to_string(), slice_ns: 0 }).collect()
     }
 
     fn task(pid: i32, cpu: i32) -> Task {
-        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0,
+        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0,
                comm: Task::comm_from("x"), kthread: false }
     }
 
@@ -175,7 +208,8 @@ mod tests {
     fn the_models_decide_the_slice_under_the_ceiling_and_it_counts_what_it_did() {
         // Always 20 ms (class 9), always "previous CPU" (class 0).
         let models = Models { slice: stump(ModelKind::Slice, slice_classes(), 9),
-                              placement: stump(ModelKind::Placement, placement_classes(), 0) };
+                              placement: stump(ModelKind::Placement, placement_classes(), 0),
+                              preempt: stump(ModelKind::Preempt, preempt_classes(), 0) };
         let mut p = Learned::new(&models, 1_500_000, 1_500_000, PreemptRule::Deadline, 0);
         let ctx = |idle_cpu| Context { idle_cpu, sys: SystemView::default(), now_ns: 1_000 };
         let d = p.decide(&task(1, 1), &ctx(1));
@@ -204,7 +238,36 @@ mod tests {
         std::fs::write(dir.join("placement.model"), stump(ModelKind::Placement, placement_classes(), 0).to_json()).unwrap();
         let e = Models::load(&dir).err().unwrap();
         assert!(e.contains("is a Placement model, expected Slice"), "{e}");
+        // A preemption model is required, and must have the preempt class.
+        std::fs::write(dir.join("slice.model"), stump(ModelKind::Slice, slice_classes(), 0).to_json()).unwrap();
+        let e = Models::load(&dir).err().unwrap();
+        assert!(e.contains("preempt.model"), "{e}");
+        let one = Model { classes: vec![ClassInfo { name: "no".into(), slice_ns: 0 }], ..stump(ModelKind::Preempt, preempt_classes(), 0) };
+        std::fs::write(dir.join("preempt.model"), one.to_json()).unwrap();
+        let e = Models::load(&dir).err().unwrap();
+        assert!(e.contains("preempt.model") && e.contains("needs 2"), "{e}");
+        std::fs::write(dir.join("preempt.model"), stump(ModelKind::Preempt, preempt_classes(), 1).to_json()).unwrap();
+        assert!(Models::load(&dir).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_preemption_model_decides_at_wakeups_only_and_only_when_asked() {
+        let models = |class| Models { slice: stump(ModelKind::Slice, slice_classes(), 2),
+                                      placement: stump(ModelKind::Placement, placement_classes(), 0),
+                                      preempt: stump(ModelKind::Preempt, preempt_classes(), class) };
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 1_000 };
+        let (yes, no) = (models(1), models(0));
+        let mut p = Learned::new(&yes, 1_500_000, 20_000_000, PreemptRule::Model, 0);
+        assert!(p.decide(&task(1, 0), &ctx).preempt, "a wakeup, and the model says preempt");
+        assert!(!p.decide(&Task { flags: 0, ..task(2, 0) }, &ctx).preempt, "a requeue is not a preemption question");
+        let mut p = Learned::new(&no, 1_500_000, 20_000_000, PreemptRule::Model, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).preempt, "the model says no");
+        let mut p = Learned::new(&yes, 1_500_000, 20_000_000, PreemptRule::Off, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).preempt, "preemption off: the model is not asked");
+        let mut c = SchedCounters::default();
+        p.report(&mut c);
+        assert_eq!(c.model.preempt_yes, 0);
     }
 
     #[test]

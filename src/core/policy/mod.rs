@@ -53,6 +53,10 @@ pub enum PreemptRule {
     /// doubled the context switches between CPU hogs and made cyclictest's p99 worse.)
     #[default]
     Deadline,
+    /// The learned policy's preemption model decides at each wakeup (the BPF side still
+    /// preempts only a CPU whose running task has a later deadline). The heuristic has no model
+    /// and uses [`PreemptRule::Deadline`].
+    Model,
 }
 
 /// What the scheduler knows when it asks about a task, besides the task itself.
@@ -113,7 +117,7 @@ mod tests {
     #[test]
     fn only_a_kernel_thread_with_a_critical_name_is_critical() {
         let mut t = Task { pid: 9, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0,
-                           weight: 100, vtime: 0, comm: Task::comm_from("kworker/0:1"), kthread: true };
+                           weight: 100, vtime: 0, enq_ts: 0, comm: Task::comm_from("kworker/0:1"), kthread: true };
         assert!(is_critical(&t));
         t.kthread = false;
         assert!(!is_critical(&t), "a user process named like a kworker gets nothing");

@@ -40,17 +40,18 @@ impl TraceArgs {
     pub fn run(self) -> Result<bool> {
         let TraceArgs { out, mix, duration, workloads, run_id, bpf_stats, accept_loss, command } = self;
         let run_id = run_id.unwrap_or_else(|| out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()));
-        let (cmd, desc, default_secs) = match &mix {
+        let (cmd, desc, default_secs, phases) = match &mix {
             Some(m) => {
                 let path = workload::resolve(m, &workloads)?;
                 let mix = workload::Mix::load(&path)?;
                 let me = std::env::current_exe()?;
                 let cmd = format!("{} workload {}", util::shell_quote(&me.display().to_string()),
                                   util::shell_quote(&path.display().to_string()));
-                (Some(cmd), format!("{} ({}): {}", m, path.display(), mix.description.replace('\n', " ")), Some(mix.total_seconds() + 2))
+                let phases = mix.phases.iter().map(|p| p.name.clone()).collect();
+                (Some(cmd), format!("{} ({}): {}", m, path.display(), mix.description.replace('\n', " ")), Some(mix.total_seconds() + 2), phases)
             }
-            None if !command.is_empty() => (Some(command.join(" ")), command.join(" "), None),
-            None => (None, "none (system as it is)".to_string(), None),
+            None if !command.is_empty() => (Some(command.join(" ")), command.join(" "), None, Vec::new()),
+            None => (None, "none (system as it is)".to_string(), None, Vec::new()),
         };
         let opts = trace::TraceOpts {
             out: out.clone(),
@@ -59,10 +60,13 @@ impl TraceArgs {
             workload: desc,
             run_id,
             bpf_stats,
+            phases,
         };
         let s = trace::run(&opts)?;
-        println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows -> {}",
-                 s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, out.display());
+        println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows ({} with a choice), \
+                  {} preemption rows ({} preempted, {} unresolved) -> {}",
+                 s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, s.placement_rows_with_choice,
+                 s.preempt_rows, s.preempted, s.preempt_unresolved, out.display());
         // The dataset is written either way; a run that lost events or whose workload failed
         // must not pass for a good one.
         let mut failed = Vec::new();

@@ -46,6 +46,8 @@ pub struct TraceOpts {
     pub run_id: String,
     /// Measure the tracer's BPF programs (kernel run-time statistics).
     pub bpf_stats: bool,
+    /// The workload mix's phase names, in order (empty for a plain command).
+    pub phases: Vec<String>,
 }
 
 /// What one of the tracer's BPF programs cost (kernel run-time statistics).
@@ -69,6 +71,18 @@ pub struct TraceSummary {
     pub migrations: u64,
     pub slice_rows: usize,
     pub placement_rows: usize,
+    /// Placement rows where EEVDF had a choice (task not on a run queue, more than one CPU).
+    pub placement_rows_with_choice: usize,
+    pub preempt_rows: usize,
+    /// Of the preemption rows, those where EEVDF preempted.
+    pub preempted: usize,
+    /// Wakeups onto a busy CPU left without a label: the CPU's next switch was not from the task
+    /// seen running at the wakeup, or the trace ended first.
+    pub preempt_unresolved: u64,
+    /// The workload mix's phases, in order (rows carry their index, from 1; 0 = before the mix).
+    pub phases: Vec<String>,
+    /// The thread-info bits read as "must reschedule" on this kernel.
+    pub resched_mask: u64,
     pub stopped_by: String,
     pub workload_exit_code: Option<i32>,
     /// With --bpf-stats: calls and time of each BPF program while tracing.
@@ -136,11 +150,23 @@ fn decode(e: &intf::mimic_event) -> Option<TraceEvent> {
         voluntary: e.voluntary != 0,
         ran_ns: e.ran_ns,
         chosen_idle: e.chosen_idle != 0,
+        next_pid: e.next_pid,
+        curr_pid: e.curr_pid,
+        queued: e.queued != 0,
+        resched: e.resched != 0,
         nice: e.static_prio - 120,
         nr_cpus_allowed: e.nr_cpus_allowed,
         sys: SystemView { nr_runnable: e.nr_runnable, idle_cpus: e.idle_cpus, prev_cpu_idle: e.prev_cpu_idle != 0 },
         comm,
     })
+}
+
+/// The thread-info bits that mean "reschedule" (TIF_NEED_RESCHED | TIF_NEED_RESCHED_LAZY) on a
+/// kernel release: x86 moved to the generic TIF layout in 6.18 (bits 4 and 5; before: 3 and 4).
+pub fn resched_mask(release: &str) -> u64 {
+    let mut it = release.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    if (major, minor) >= (6, 18) { (1 << 4) | (1 << 5) } else { (1 << 3) | (1 << 4) }
 }
 
 /// Slots per CPU ring: a power of two, about 32 MiB in all, and at least 8192 per CPU. The
@@ -305,6 +331,8 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     rodata.nr_cpus = nr_cpus;
     rodata.self_tgid = std::process::id() as i32;
     rodata.ring_slots = ring_slots;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    rodata.resched_mask = resched_mask(&kernel);
     open.maps.slots.set_max_entries(nr_cpus * ring_slots).context("cannot size the tracer's rings")?;
     let mut skel = open.load().context("cannot load the BPF tracer (kernel without BTF? not root?)")?;
     let rings = Rings::map(&mut skel, nr_cpus, ring_slots)?;
@@ -416,7 +444,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     let summary = TraceSummary {
         run: opts.run_id.clone(),
         date: now_rfc3339(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
+        kernel: kernel.clone(),
         cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         workload: opts.workload.clone(),
         duration_s: started.elapsed().as_secs_f64(),
@@ -425,6 +453,12 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         migrations,
         slice_rows: r.slices.len(),
         placement_rows: r.placements.len(),
+        placement_rows_with_choice: r.placements.iter().filter(|p| p.had_choice).count(),
+        preempt_rows: r.preempts.len(),
+        preempted: r.preempts.iter().filter(|p| p.preempted).count(),
+        preempt_unresolved: r.preempt_unresolved + r.preempt_pending() as u64,
+        phases: opts.phases.clone(),
+        resched_mask: resched_mask(&kernel),
         stopped_by,
         workload_exit_code,
         bpf_programs,
@@ -432,6 +466,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     };
     dataset::write_parquet(&mut dataset::slice_frame(&opts.run_id, &r.slices)?, &opts.out.join(dataset::SLICE_FILE))?;
     dataset::write_parquet(&mut dataset::placement_frame(&opts.run_id, &r.placements)?, &opts.out.join(dataset::PLACEMENT_FILE))?;
+    dataset::write_parquet(&mut dataset::preempt_frame(&opts.run_id, &r.preempts)?, &opts.out.join(dataset::PREEMPT_FILE))?;
     write_atomic(&opts.out.join(dataset::META_FILE), &serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }
@@ -439,6 +474,14 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resched_bits_follow_the_kernel_release() {
+        assert_eq!(resched_mask("7.3.4+deb13-amd64"), 0x30);
+        assert_eq!(resched_mask("6.18.0"), 0x30);
+        assert_eq!(resched_mask("6.12.9-amd64"), 0x18);
+        assert_eq!(resched_mask("garbage"), 0x18);
+    }
 
     #[test]
     fn ring_layout_and_size() {

@@ -5,6 +5,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::{dataset, train};
+use scx_mimic::model::ModelKind;
+
+/// `--class-weight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClassWeight {
+    Balanced,
+    None,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -26,8 +34,13 @@ pub struct TrainArgs {
     /// Split on entropy instead of Gini impurity.
     #[arg(long)]
     pub entropy: bool,
-    /// Fraction of each run held out as the test set: that share of its 20 time blocks,
-    /// evenly spaced through the run.
+    /// Class weights: balanced (each class weighs as much as any other in every split, so the
+    /// trees learn the rare decisions — a preemption, a move to another CPU — instead of the
+    /// majority class) or none (every row weighs 1).
+    #[arg(long, value_enum, default_value = "balanced")]
+    pub class_weight: ClassWeight,
+    /// Fraction of each phase of each run held out as the test set: that share of its 20 time
+    /// blocks, evenly spaced through the phase.
     #[arg(long, default_value_t = 0.2)]
     pub test_frac: f64,
     /// At most this many training rows (a seeded random subset beyond that).
@@ -39,8 +52,12 @@ pub struct TrainArgs {
     /// Slice rows to learn from: all stints, or only the preempted ones.
     #[arg(long, value_enum, default_value = "all")]
     pub slice_rows: train::data::SliceRows,
+    /// Placement rows to learn from: only wakeups where EEVDF had a choice (the task was not on
+    /// a run queue and may run on more than one CPU), or all.
+    #[arg(long, value_enum, default_value = "choice")]
+    pub placement_rows: train::data::PlacementRows,
     /// Grid search: try every max depth in DEPTHS × min leaf size in LEAVES on a validation
-    /// split, e.g. --grid 6,8,10,12:1,5,20; report each and keep the best.
+    /// split, e.g. --grid 6,8,10,12:1,5,20; report each and keep the best balanced accuracy.
     #[arg(long, value_name = "DEPTHS:LEAVES")]
     pub grid: Option<String>,
     /// Only this model.
@@ -53,7 +70,8 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     pub fn run(self) -> Result<bool> {
-        let TrainArgs { datasets, out, max_depth, min_samples_split, min_samples_leaf, entropy, test_frac, max_train_rows, seed, slice_rows, grid, only, no_plots } = self;
+        let TrainArgs { datasets, out, max_depth, min_samples_split, min_samples_leaf, entropy, class_weight, test_frac, max_train_rows,
+                        seed, slice_rows, placement_rows, grid, only, no_plots } = self;
         anyhow::ensure!((0.0..1.0).contains(&test_frac), "--test-frac must be in [0, 1)");
         let grid = match grid {
             Some(g) => train::parse_grid(&g)?,
@@ -62,16 +80,19 @@ impl TrainArgs {
         let opts = train::TrainOpts {
             datasets: dataset::find_datasets(&datasets)?,
             out,
-            params: train::fit::Params { max_depth, min_samples_split, min_samples_leaf, entropy },
+            params: train::fit::Params { max_depth, min_samples_split, min_samples_leaf, entropy,
+                                         balanced: class_weight == ClassWeight::Balanced },
             test_frac,
             max_train_rows,
             seed,
             slice_rows,
+            placement_rows,
             grid,
             kinds: match only {
-                None => vec![scx_mimic::model::ModelKind::Slice, scx_mimic::model::ModelKind::Placement],
-                Some(train::OnlyKind::Slice) => vec![scx_mimic::model::ModelKind::Slice],
-                Some(train::OnlyKind::Placement) => vec![scx_mimic::model::ModelKind::Placement],
+                None => vec![ModelKind::Slice, ModelKind::Placement, ModelKind::Preempt],
+                Some(train::OnlyKind::Slice) => vec![ModelKind::Slice],
+                Some(train::OnlyKind::Placement) => vec![ModelKind::Placement],
+                Some(train::OnlyKind::Preempt) => vec![ModelKind::Preempt],
             },
             plots: !no_plots,
         };

@@ -1,5 +1,5 @@
-//! Loading datasets for training: Parquet tables → feature rows, labels, runs and times, and
-//! the reproducible train/test split.
+//! Loading datasets for training: Parquet tables → feature rows, labels, runs, phases and times,
+//! and the reproducible train/test split.
 
 use std::path::PathBuf;
 
@@ -20,13 +20,28 @@ pub enum SliceRows {
     Preempted,
 }
 
+/// Which placement rows to learn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementRows {
+    /// Only wakeups where EEVDF had a choice: the task was not on a run queue and may run on
+    /// more than one CPU.
+    Choice,
+    /// Every wakeup (a pinned or still-queued task "stays" where it is by necessity).
+    All,
+}
+
 /// Rows of one table, in file order.
 #[derive(Debug, Default, Clone)]
 pub struct Rows {
     pub x: Vec<[f32; N_FEATURES]>,
     pub y: Vec<usize>,
     pub run: Vec<String>,
+    /// The workload phase (0: none recorded).
+    pub phase: Vec<u32>,
     pub ts: Vec<u64>,
+    /// Slice rows: the stint ended by blocking (false: EEVDF preempted it). Others: false.
+    pub blocked: Vec<bool>,
 }
 
 impl Rows {
@@ -38,11 +53,13 @@ impl Rows {
         self.y.is_empty()
     }
 
-    fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, ts: u64) {
+    fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, phase: u32, ts: u64, blocked: bool) {
         self.x.push(x);
         self.y.push(y);
         self.run.push(run.to_string());
+        self.phase.push(phase);
         self.ts.push(ts);
+        self.blocked.push(blocked);
     }
 
     pub fn select(&self, idx: &[usize]) -> Rows {
@@ -50,7 +67,9 @@ impl Rows {
             x: idx.iter().map(|&i| self.x[i]).collect(),
             y: idx.iter().map(|&i| self.y[i]).collect(),
             run: idx.iter().map(|&i| self.run[i].clone()).collect(),
+            phase: idx.iter().map(|&i| self.phase[i]).collect(),
             ts: idx.iter().map(|&i| self.ts[i]).collect(),
+            blocked: idx.iter().map(|&i| self.blocked[i]).collect(),
         }
     }
 }
@@ -59,8 +78,9 @@ fn f32_col<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Float32Chunked> {
     Ok(df.column(name)?.f32()?)
 }
 
-/// Load one table from every dataset folder; labels are computed by `label` from the frame.
-pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows) -> Result<Rows> {
+/// Load one table from every dataset folder, with its labels: the slice class (the budget that
+/// covers the stint), the placement class, or preempted (1) or not (0).
+pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows, placement_rows: PlacementRows) -> Result<Rows> {
     let mut rows = Rows::default();
     for dir in datasets {
         let path = dir.join(table.file());
@@ -68,9 +88,11 @@ pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows) -> Result
         let feats: Vec<&Float32Chunked> = FEATURE_NAMES.iter().map(|n| f32_col(&df, n)).collect::<Result<_>>()?;
         let runs = df.column("run")?.str()?;
         let ts = df.column("ts_ns")?.u64()?;
-        let (ran, vol, place) = match table {
-            Table::Slice => (Some(df.column("ran_ns")?.u64()?), Some(df.column("voluntary")?.bool()?), None),
-            Table::Placement => (None, None, Some(df.column("placement")?.u32()?)),
+        let phases = df.column("phase")?.u32()?;
+        let (ran, vol, place, choice, preempted) = match table {
+            Table::Slice => (Some(df.column("ran_ns")?.u64()?), Some(df.column("voluntary")?.bool()?), None, None, None),
+            Table::Placement => (None, None, Some(df.column("placement")?.u32()?), Some(df.column("had_choice")?.bool()?), None),
+            Table::Preempt => (None, None, None, None, Some(df.column("preempted")?.bool()?)),
         };
         for i in 0..df.height() {
             let mut x = [0f32; N_FEATURES];
@@ -78,21 +100,26 @@ pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows) -> Result
                 x[k] = c.get(i).with_context(|| format!("{}: null in column '{}' row {i}", path.display(), FEATURE_NAMES[k]))?;
                 anyhow::ensure!(x[k].is_finite(), "{}: column '{}' row {i} is {}", path.display(), FEATURE_NAMES[k], x[k]);
             }
+            let mut blocked = false;
             let y = match table {
                 Table::Slice => {
-                    let voluntary = vol.unwrap().get(i).unwrap_or(false);
-                    if slice_rows == SliceRows::Preempted && voluntary {
+                    blocked = vol.unwrap().get(i).unwrap_or(false);
+                    if slice_rows == SliceRows::Preempted && blocked {
                         continue;
                     }
                     slice_class(ran.unwrap().get(i).unwrap_or(0))
                 }
                 Table::Placement => {
+                    if placement_rows == PlacementRows::Choice && !choice.unwrap().get(i).unwrap_or(false) {
+                        continue;
+                    }
                     let c = place.unwrap().get(i).unwrap_or(0) as usize;
                     anyhow::ensure!(c < 4, "{}: column 'placement' row {i} is {c} (0..=3 expected)", path.display());
                     c
                 }
+                Table::Preempt => usize::from(preempted.unwrap().get(i).unwrap_or(false)),
             };
-            rows.push(x, y, runs.get(i).unwrap_or(""), ts.get(i).unwrap_or(0));
+            rows.push(x, y, runs.get(i).unwrap_or(""), phases.get(i).unwrap_or(0), ts.get(i).unwrap_or(0), blocked);
         }
     }
     Ok(rows)
@@ -114,16 +141,18 @@ impl SplitMix {
 /// Time blocks per run for the split.
 pub const SPLIT_BLOCKS: u64 = 20;
 
-/// Split by time within each run: each run's time span is cut into [`SPLIT_BLOCKS`] equal
-/// blocks, and the blocks spread evenly through it (every k-th, `test_frac` of them) are the test
-/// set. Test rows thus come from their own windows of seconds — never interleaved with training
-/// rows, so never their near-duplicates — while covering every phase of a workload mix (a mix
-/// runs its loads one after the other: a test set cut from the end would hold only the last
-/// one). Then, if the training part has more than `max_train` rows, a seeded random subset.
+/// Split by time within each phase of each run: each phase's time span is cut into
+/// [`SPLIT_BLOCKS`] equal blocks, and the blocks spread evenly through it (every k-th,
+/// `test_frac` of them) are the test set. Test rows thus come from their own windows of seconds —
+/// never interleaved with training rows, so never their near-duplicates — and every phase of
+/// every mix is in the test set in proportion (a mix runs its loads one after the other: a test
+/// set cut from the end would hold only the last one, and blocks of the whole run could miss a
+/// short phase). Then, if the training part has more than `max_train` rows, a seeded random
+/// subset.
 pub fn split(rows: &Rows, test_frac: f64, max_train: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut spans: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
-    for (r, &t) in rows.run.iter().zip(&rows.ts) {
-        let e = spans.entry(r.as_str()).or_insert((t, t));
+    let mut spans: std::collections::BTreeMap<(&str, u32), (u64, u64)> = Default::default();
+    for ((r, &p), &t) in rows.run.iter().zip(&rows.phase).zip(&rows.ts) {
+        let e = spans.entry((r.as_str(), p)).or_insert((t, t));
         e.0 = e.0.min(t);
         e.1 = e.1.max(t);
     }
@@ -132,7 +161,7 @@ pub fn split(rows: &Rows, test_frac: f64, max_train: usize, seed: u64) -> (Vec<u
     let is_test_block = |b: u64| (b + 1) * n_test_blocks / SPLIT_BLOCKS > b * n_test_blocks / SPLIT_BLOCKS;
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for i in 0..rows.len() {
-        let (lo, hi) = spans[rows.run[i].as_str()];
+        let (lo, hi) = spans[&(rows.run[i].as_str(), rows.phase[i])];
         let width = ((hi - lo) / SPLIT_BLOCKS).max(1);
         let block = ((rows.ts[i] - lo) / width).min(SPLIT_BLOCKS - 1);
         if is_test_block(block) {
@@ -162,7 +191,7 @@ mod tests {
         let mut rows = Rows::default();
         for run in ["a", "b"] {
             for t in 0..1000u64 {
-                rows.push([0.0; N_FEATURES], 0, run, 1_000_000 + t * 1000);
+                rows.push([0.0; N_FEATURES], 0, run, 0, 1_000_000 + t * 1000, false);
             }
         }
         let (train, test) = split(&rows, 0.2, usize::MAX, 1);
@@ -180,5 +209,24 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 50);
+    }
+
+    #[test]
+    fn every_phase_is_in_the_test_set() {
+        // A long phase and a short one: blocks of the whole run would put the short phase (3% of
+        // the run) in one block, train or test by chance; per phase, it is in both.
+        let mut rows = Rows::default();
+        for t in 0..970u64 {
+            rows.push([0.0; N_FEATURES], 0, "a", 1, t * 1000, false);
+        }
+        for t in 970..1000u64 {
+            rows.push([0.0; N_FEATURES], 1, "a", 2, t * 1000, false);
+        }
+        let (train, test) = split(&rows, 0.2, usize::MAX, 1);
+        for phase in [1, 2] {
+            let n_test = test.iter().filter(|&&i| rows.phase[i] == phase).count();
+            let n_train = train.iter().filter(|&&i| rows.phase[i] == phase).count();
+            assert!(n_test > 0 && n_train > n_test, "phase {phase}: {n_train} train, {n_test} test");
+        }
     }
 }

@@ -17,6 +17,24 @@ pub struct Params {
     /// Minimum samples (weight) in each leaf.
     pub min_samples_leaf: f32,
     pub entropy: bool,
+    /// Weigh each class by the inverse of its frequency (scikit-learn's
+    /// `class_weight="balanced"`: w_c = n / (classes × n_c)), so a rare class counts as much as a
+    /// common one in every split — the tree then learns the minority decisions instead of the
+    /// majority class. Min-sample limits are then in weight, which averages 1 per row.
+    pub balanced: bool,
+}
+
+/// Per-row weights: 1, or with `balanced` the inverse frequency of the row's class.
+pub fn class_weights(y: &[usize], balanced: bool) -> Vec<f32> {
+    if !balanced {
+        return vec![1.0; y.len()];
+    }
+    let mut counts: std::collections::BTreeMap<usize, usize> = Default::default();
+    for &c in y {
+        *counts.entry(c).or_default() += 1;
+    }
+    let (n, k) = (y.len() as f64, counts.len() as f64);
+    y.iter().map(|c| (n / (k * counts[c] as f64)) as f32).collect()
 }
 
 pub type Tree = DecisionTree<f64, usize>;
@@ -28,8 +46,9 @@ pub fn records(rows: &Rows, idx: &[usize]) -> Array2<f64> {
 pub fn fit(rows: &Rows, idx: &[usize], p: &Params) -> Result<Tree> {
     anyhow::ensure!(!idx.is_empty(), "no training rows");
     let x = records(rows, idx);
-    let y: Array1<usize> = idx.iter().map(|&i| rows.y[i]).collect();
-    let ds = Dataset::new(x, y);
+    let labels: Vec<usize> = idx.iter().map(|&i| rows.y[i]).collect();
+    let weights = Array1::from(class_weights(&labels, p.balanced));
+    let ds = Dataset::new(x, Array1::from(labels)).with_weights(weights);
     DecisionTree::params()
         .split_quality(if p.entropy { SplitQuality::Entropy } else { SplitQuality::Gini })
         .max_depth(Some(p.max_depth))
@@ -112,10 +131,12 @@ mod tests {
             rows.x.push(x);
             rows.y.push(y);
             rows.run.push("r".into());
+            rows.phase.push(0);
             rows.ts.push(0);
+            rows.blocked.push(false);
         }
         let idx: Vec<usize> = (0..rows.x.len()).collect();
-        let tree = fit(&rows, &idx[..2000], &Params { max_depth: 8, min_samples_split: 2.0, min_samples_leaf: 1.0, entropy: false }).unwrap();
+        let tree = fit(&rows, &idx[..2000], &Params { max_depth: 8, min_samples_split: 2.0, min_samples_leaf: 1.0, entropy: false, balanced: false }).unwrap();
         let flat = flatten(&tree);
         let model = scx_mimic::model::Model {
             format: scx_mimic::model::FORMAT_NAME.into(),
@@ -133,5 +154,36 @@ mod tests {
         }
         let acc = idx[2000..].iter().filter(|&&i| linfa[i] == rows.y[i]).count() as f64 / 1000.0;
         assert!(acc > 0.95, "held-out accuracy {acc}");
+    }
+
+    #[test]
+    fn balanced_weights_make_a_rare_class_count_as_much_as_a_common_one() {
+        let y = [0, 0, 0, 0, 0, 0, 0, 1];
+        let w = class_weights(&y, true);
+        assert_eq!((w[0], w[7]), (8.0 / 14.0, 4.0));
+        let total = |c: usize| y.iter().zip(&w).filter(|(&k, _)| k == c).map(|(_, &v)| v).sum::<f32>();
+        assert!((total(0) - total(1)).abs() < 1e-6, "each class weighs n/2");
+        assert_eq!(class_weights(&y, false), vec![1.0; 8]);
+        // And it changes what the tree learns: a 2% class that a plain tree never predicts
+        // (its leaves vote by count) is found with balanced weights.
+        let mut rows = Rows::default();
+        let mut rng = super::super::data::SplitMix(7);
+        for i in 0..5000 {
+            let mut x = [0f32; N_FEATURES];
+            x[0] = (rng.next() % 1000) as f32;
+            // Class 1 is 2% of rows; where x0 >= 900 it is a third of them, never the majority.
+            let y = usize::from(x[0] >= 900.0 && i % 3 == 0 && rng.next() % 100 < 60);
+            rows.x.push(x);
+            rows.y.push(y);
+            rows.run.push("r".into());
+            rows.phase.push(0);
+            rows.ts.push(0);
+            rows.blocked.push(false);
+        }
+        let idx: Vec<usize> = (0..rows.x.len()).collect();
+        let p = Params { max_depth: 4, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, balanced: false };
+        let found = |p: &Params| linfa_predict(&fit(&rows, &idx, p).unwrap(), &rows, &idx).iter().filter(|&&c| c == 1).count();
+        assert_eq!(found(&p), 0, "unweighted: the rare class is never the majority of a leaf");
+        assert!(found(&Params { balanced: true, ..p }) > 0, "balanced: the region where it lives is predicted as it");
     }
 }

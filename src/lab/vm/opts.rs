@@ -71,7 +71,7 @@ pub struct RunOpts {
     /// Folder for result folders.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Folder with trained models (slice.model, placement.model); the model cases are skipped,
+    /// Folder with trained models (slice.model, placement.model, preempt.model); the model cases are skipped,
     /// with a warning, without them.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
@@ -87,7 +87,7 @@ impl RunOpts {
 
     /// The models folder as an absolute path, if it holds both models.
     pub fn trained_models(&self) -> Result<Option<PathBuf>> {
-        if self.models.join("slice.model").exists() && self.models.join("placement.model").exists() {
+        if scx_mimic::policy::Models::present(&self.models) {
             Ok(Some(self.models.canonicalize()?))
         } else {
             log::warn!("no trained models in {} (run `make train`): the model cases are skipped", self.models.display());

@@ -20,7 +20,7 @@ fn valid(kind: &str) -> serde_json::Value {
         vec![serde_json::json!({"name": "prev_cpu", "slice_ns": 0}), serde_json::json!({"name": "other_busy_cpu", "slice_ns": 0})]
     };
     serde_json::json!({
-        "format": "scx_mimic-model", "version": 1, "kind": kind,
+        "format": "scx_mimic-model", "version": scx_mimic::model::FORMAT_VERSION, "kind": kind,
         "features": scx_mimic::features::FEATURE_NAMES,
         "classes": classes,
         "tree": {"feature": [0, 0, 0], "threshold": [100.0, 0.0, 0.0], "left": [1, 0, 0], "right": [2, 0, 0], "leaf": [-1, 0, 1]},
@@ -48,6 +48,7 @@ fn hostile_models_are_refused_before_bpf() {
         break_it(&mut slice);
         std::fs::write(d.join("slice.model"), slice.to_string()).unwrap();
         std::fs::write(d.join("placement.model"), valid("placement").to_string()).unwrap();
+        std::fs::write(d.join("preempt.model"), valid("preempt").to_string()).unwrap();
         let (code, err) = run(&["--model", d.to_str().unwrap()]);
         assert_eq!(code, 1, "{tag}: exit code {code}, stderr: {err}");
         assert!(err.contains("refusing to start") && err.contains(expect), "{tag}: stderr lacks {expect:?}: {err}");
@@ -62,6 +63,7 @@ fn garbage_truncated_and_missing_files_are_refused() {
     let d = dir("garbage");
     std::fs::write(d.join("slice.model"), b"\x00\xffnot json").unwrap();
     std::fs::write(d.join("placement.model"), valid("placement").to_string()).unwrap();
+    std::fs::write(d.join("preempt.model"), valid("preempt").to_string()).unwrap();
     let (code, err) = run(&["--model", d.to_str().unwrap()]);
     assert!(code == 1 && err.contains("not valid JSON"), "{err}");
     let full = valid("slice").to_string();

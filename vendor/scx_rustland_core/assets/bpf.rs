@@ -144,6 +144,7 @@ pub struct QueuedTask {
     pub vtime: u64,           // Current task vruntime / deadline (set by the scheduler)
     pub enq_cnt: u64,
     pub rl_flags: u64,                 // RL_TASK_* flags
+    pub enq_ts: u64,                   // When the task was queued to user space (same clock as start_ts/stop_ts)
     pub comm: [c_char; TASK_COMM_LEN], // Task's executable name
 }
 
@@ -242,6 +243,7 @@ impl EnqueuedMessage {
             vtime: self.inner.vtime,
             enq_cnt: self.inner.enq_cnt,
             rl_flags: self.inner.rl_flags,
+            enq_ts: self.inner.enq_ts,
             comm: self.inner.comm,
         }
     }

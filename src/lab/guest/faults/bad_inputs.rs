@@ -80,25 +80,28 @@ pub(super) fn stump(kind: &str) -> serde_json::Value {
         json!([{"name": "prev_cpu", "slice_ns": 0}, {"name": "other_busy_cpu", "slice_ns": 0}])
     };
     json!({
-        "format": "scx_mimic-model", "version": 1, "kind": kind,
+        "format": "scx_mimic-model", "version": scx_mimic::model::FORMAT_VERSION, "kind": kind,
         "features": scx_mimic::features::FEATURE_NAMES, "classes": classes,
         "tree": {"feature": [0, 0, 0], "threshold": [100.0, 0.0, 0.0], "left": [1, 0, 0], "right": [2, 0, 0], "leaf": [-1, 0, 1]},
     })
 }
 
-/// A small valid dataset of `n` synthetic rows in `dir` (both tables).
+/// A small valid dataset of `n` synthetic rows in `dir` (all three tables).
 pub(super) fn write_dataset(dir: &Path, n: usize) -> Result<()> {
-    use scx_mimic::replay::{PlacementRow, SliceRow};
+    use scx_mimic::replay::{PlacementRow, PreemptRow, SliceRow};
     use scx_mimic::task::Task;
     fs::create_dir_all(dir)?;
     let f = |i: usize| [i as f32; scx_mimic::features::N_FEATURES];
-    let slices: Vec<SliceRow> = (0..n).map(|i| SliceRow { ts_ns: i as u64, pid: 7, comm: Task::comm_from("t"), features: f(i),
+    let slices: Vec<SliceRow> = (0..n).map(|i| SliceRow { ts_ns: i as u64, phase: 1, pid: 7, comm: Task::comm_from("t"), features: f(i),
                                                           ran_ns: 1000 * (i as u64 % 50), voluntary: i % 2 == 0 }).collect();
-    let places: Vec<PlacementRow> = (0..n).map(|i| PlacementRow { ts_ns: i as u64, pid: 7, comm: Task::comm_from("t"), features: f(i),
+    let places: Vec<PlacementRow> = (0..n).map(|i| PlacementRow { ts_ns: i as u64, phase: 1, pid: 7, comm: Task::comm_from("t"), features: f(i),
                                                                   prev_cpu: 0, waker_cpu: 1, chosen_cpu: (i % 2) as i32,
-                                                                  chosen_idle: true, class: (i % 2) as u8 }).collect();
+                                                                  chosen_idle: true, class: (i % 2) as u8, had_choice: true }).collect();
+    let preempts: Vec<PreemptRow> = (0..n).map(|i| PreemptRow { ts_ns: i as u64, phase: 1, pid: 7, comm: Task::comm_from("t"), features: f(i),
+                                                                cpu: 0, curr_pid: 8, preempted: i % 3 == 0 }).collect();
     crate::dataset::write_parquet(&mut crate::dataset::slice_frame("bad", &slices)?, &dir.join(crate::dataset::SLICE_FILE))?;
     crate::dataset::write_parquet(&mut crate::dataset::placement_frame("bad", &places)?, &dir.join(crate::dataset::PLACEMENT_FILE))?;
+    crate::dataset::write_parquet(&mut crate::dataset::preempt_frame("bad", &preempts)?, &dir.join(crate::dataset::PREEMPT_FILE))?;
     Ok(())
 }
 
@@ -119,6 +122,7 @@ pub(super) fn bad_inputs(cfg: &FaultsConfig) -> Result<Vec<BadInput>> {
         fs::create_dir_all(&d)?;
         fs::write(d.join("slice.model"), slice)?;
         fs::write(d.join("placement.model"), stump("placement").to_string())?;
+        fs::write(d.join("preempt.model"), stump("preempt").to_string())?;
         Ok(d)
     };
     let none = scratch.join("no-models");

@@ -194,7 +194,7 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     }
     record(overload::overload(cfg, "overload-heuristic", vec![]), "overload-heuristic");
     match &cfg.models {
-        Some(m) if m.join("slice.model").exists() && m.join("placement.model").exists() => {
+        Some(m) if scx_mimic::policy::Models::present(m) => {
             record(overload::overload(cfg, "overload-model", vec!["--model".into(), m.display().to_string()]), "overload-model")
         }
         _ => warn!("no trained models: the model overload case is skipped"),
@@ -202,7 +202,7 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     // Fairness on a shared CPU: nice levels, and a name that must buy nothing. Under each
     // policy, against EEVDF in this boot.
     let mut policies: Vec<(&str, Vec<String>)> = vec![("heuristic", vec![])];
-    if let Some(m) = cfg.models.as_ref().filter(|m| m.join("slice.model").exists() && m.join("placement.model").exists()) {
+    if let Some(m) = cfg.models.as_ref().filter(|m| scx_mimic::policy::Models::present(m)) {
         policies.push(("model", vec!["--model".into(), m.display().to_string()]));
     }
     // The nice check runs in the full form only: measured over a common window, EEVDF gives

@@ -245,13 +245,60 @@ impl<F: Float, L: Label + std::fmt::Debug> TreeNode<F, L> {
             // The resulting split will then have the observations with a value of their `feature_idx`
             // feature smaller than the split value in the left subtree and the others still in the right
             // subtree
-            for i in 0..mask.mask.len() - 1 {
+            // scx_mimic patch: candidate splits lie between consecutive *distinct values of the
+            // rows in this node*. The release compared each row with the next row of the global
+            // sort order, which may belong to another node: when the last row (globally) of a
+            // run of equal values was not in this node, the split after that value was never
+            // evaluated — on discrete features (counts, flags) most splits below the root were
+            // lost. Here each in-node row first closes the candidate split between the previous
+            // in-node value and its own, then moves to the left side.
+            let mut previous_value: Option<F> = None;
+            for i in 0..mask.mask.len() {
                 // (index of the observation, value of its `feature_idx` feature)
-                let (presorted_index, mut split_value) = sorted_index.sorted_values[i];
+                let (presorted_index, value) = sorted_index.sorted_values[i];
 
                 // Skip if the observation is unavailable in this subtree
                 if !mask.mask[presorted_index] {
                     continue;
+                }
+
+                // Evaluate the split between the previous in-node value and this one: everything
+                // moved so far goes left, this row and the rest stay right. Equal values never
+                // straddle a split.
+                if let Some(previous) = previous_value {
+                    if (value - previous).abs() >= F::cast(1e-5)
+                        // If the split would result in too few samples in a leaf
+                        // then skip computing the quality
+                        && weight_on_right_side >= hyperparameters.min_weight_leaf()
+                        && weight_on_left_side >= hyperparameters.min_weight_leaf()
+                    {
+                        // Calculate the quality of each resulting subset of the dataset
+                        let (left_score, right_score) = match hyperparameters.split_quality() {
+                            SplitQuality::Gini => (
+                                gini_impurity(&right_class_freq),
+                                gini_impurity(&left_class_freq),
+                            ),
+                            SplitQuality::Entropy => {
+                                (entropy(&right_class_freq), entropy(&left_class_freq))
+                            }
+                        };
+
+                        // Weight the qualities based on the number of samples in each subset
+                        let w = weight_on_right_side / total_weight;
+                        let score = w * left_score + (1.0 - w) * right_score;
+
+                        // Take the midpoint between the two values as split_value
+                        let split_value = (previous + value) / F::cast(2.0);
+
+                        // override best indices when score improved
+                        best = match best.take() {
+                            None => Some((feature_idx, split_value, score)),
+                            Some((_, _, best_score)) if score < best_score => {
+                                Some((feature_idx, split_value, score))
+                            }
+                            x => x,
+                        };
+                    }
                 }
 
                 // Target and weight of the current observation
@@ -259,58 +306,11 @@ impl<F: Float, L: Label + std::fmt::Debug> TreeNode<F, L> {
                 let sample_weight = data.weight_for(presorted_index);
 
                 // Move the observation from the right subtree to the left subtree
-
-                // Decrement the weight on the class for this sample on the right
-                // side by the weight of this sample
                 *right_class_freq.get_mut(sample_class).unwrap() -= sample_weight;
                 weight_on_right_side -= sample_weight;
-
-                // Increment the weight on the class for this sample on the
-                // right side by the weight of this sample
                 *left_class_freq.entry(sample_class.clone()).or_insert(0.0) += sample_weight;
                 weight_on_left_side += sample_weight;
-
-                // Continue if the next value is equal, so that equal values end up in the same subtree
-                if (sorted_index.sorted_values[i].1 - sorted_index.sorted_values[i + 1].1).abs()
-                    < F::cast(1e-5)
-                {
-                    continue;
-                }
-
-                // If the split would result in too few samples in a leaf
-                // then skip computing the quality
-                if weight_on_right_side < hyperparameters.min_weight_leaf()
-                    || weight_on_left_side < hyperparameters.min_weight_leaf()
-                {
-                    continue;
-                }
-
-                // Calculate the quality of each resulting subset of the dataset
-                let (left_score, right_score) = match hyperparameters.split_quality() {
-                    SplitQuality::Gini => (
-                        gini_impurity(&right_class_freq),
-                        gini_impurity(&left_class_freq),
-                    ),
-                    SplitQuality::Entropy => {
-                        (entropy(&right_class_freq), entropy(&left_class_freq))
-                    }
-                };
-
-                // Weight the qualities based on the number of samples in each subset
-                let w = weight_on_right_side / total_weight;
-                let score = w * left_score + (1.0 - w) * right_score;
-
-                // Take the midpoint from this value and the next one as split_value
-                split_value = (split_value + sorted_index.sorted_values[i + 1].1) / F::cast(2.0);
-
-                // override best indices when score improved
-                best = match best.take() {
-                    None => Some((feature_idx, split_value, score)),
-                    Some((_, _, best_score)) if score < best_score => {
-                        Some((feature_idx, split_value, score))
-                    }
-                    x => x,
-                };
+                previous_value = Some(value);
             }
         }
 

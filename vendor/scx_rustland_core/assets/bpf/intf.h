@@ -132,6 +132,7 @@ struct queued_task_ctx {
 	u64 vtime; /* Current task's vruntime */
 	u64 enq_cnt;
 	u64 rl_flags; /* RL_TASK_* */
+	u64 enq_ts; /* When the task was queued to user space (scx_bpf_now() clock, like start_ts/stop_ts) */
 	char comm[TASK_COMM_LEN]; /* Task's executable name */
 };
 

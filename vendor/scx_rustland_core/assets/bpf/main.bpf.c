@@ -921,6 +921,7 @@ static void get_task_info(struct queued_task_ctx *task,
 	task->vtime = p->scx.dsq_vtime;
 	task->enq_cnt = ++tctx->enq_cnt;
 	task->rl_flags = is_kthread(p) ? RL_TASK_KTHREAD : 0;
+	task->enq_ts = scx_bpf_now();
 
 	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
 }
