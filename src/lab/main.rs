@@ -57,8 +57,9 @@ enum Cmd {
         /// Workload seconds per case.
         #[arg(long, default_value_t = 30)]
         duration: u32,
-        /// The scheduler runs under `timeout --preserve-status SECS`.
-        #[arg(long, default_value_t = 45)]
+        /// The scheduler runs under `timeout --preserve-status SECS`, a last resort: each case
+        /// stops it once its workload is over (the workload gets 2 × --duration + 30 s).
+        #[arg(long, default_value_t = 120)]
         sched_timeout: u32,
         /// Gate cases, NAME:pass|fail[:SCHEDULER ARGS]. The default runs the heuristic and, if
         /// --models holds the three model files, the model-driven scheduler (both must
@@ -177,7 +178,7 @@ enum GuestCmd {
         out: PathBuf,
         #[arg(long, default_value_t = 30)]
         duration: u32,
-        #[arg(long, default_value_t = 45)]
+        #[arg(long, default_value_t = 120)]
         sched_timeout: u32,
         /// Kernel config to expose at /boot/config-$(uname -r) for libbpf.
         #[arg(long)]

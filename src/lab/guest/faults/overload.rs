@@ -21,8 +21,9 @@ pub(super) fn overload(cfg: &FaultsConfig, name: &str, args: Vec<String>) -> Res
         out: cfg.out.clone(),
         cases: vec![],
         duration: cfg.overload_s,
-        // Under 4× overcommit stress-ng itself takes a while to wind down.
-        sched_timeout: cfg.overload_s + 25,
+        // A last-resort bound: the case stops the scheduler itself when the workload ends (under
+        // 4× overcommit stress-ng takes a while to wind down).
+        sched_timeout: 3 * cfg.overload_s + 60,
         kconfig: None,
         ops_prefix: "scx_mimic".into(),
         overcommit: 4,
