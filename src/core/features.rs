@@ -42,7 +42,7 @@ pub const FEATURE_DOCS: [&str; N_FEATURES] = [
     "at a wakeup: how long the task slept (its last stop to this wakeup), µs; 0 when it was preempted or nothing is known",
     "EWMA (α = 1/4) of how often a stint ended voluntarily (blocked) rather than preempted, 0..1",
     "number of CPUs the task may run on",
-    "tasks runnable or running on the whole system at decision time",
+    "tasks runnable or running on the whole system at decision time, the deciding task not counted",
     "CPUs idle at decision time",
     "1 if the task's previous CPU was idle at decision time, else 0",
     "stable class of the command name: FNV-1a of comm with digits removed, mod 4096",

@@ -18,6 +18,7 @@ pub mod features;
 pub mod fsutil;
 pub mod model;
 pub mod policy;
+pub mod parity;
 pub mod replay;
 pub mod stats;
 pub mod table;

@@ -235,8 +235,13 @@ impl Replayer {
                     });
                 }
                 if !ev.voluntary {
-                    // Preempted: it is runnable again at once, a new slice decision.
-                    self.decide(ev, Cause::Requeue);
+                    // Preempted: it is runnable again at once, a new slice decision. The scan at
+                    // the switch counted the task itself (a preempted task stays on its run
+                    // queue); at a wakeup it did not (not enqueued yet), and the scheduler's
+                    // counters never count the task being decided: "runnable" means the others.
+                    let mut others = *ev;
+                    others.sys.nr_runnable = ev.sys.nr_runnable.saturating_sub(1);
+                    self.decide(&others, Cause::Requeue);
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
@@ -388,7 +393,10 @@ mod tests {
                                   exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, comm: Task::comm_from(s.comm),
                                   kthread: false };
                 view.observe(&task, now);
-                out.push((s.pid, now, view.vector(&task, &sys_at(now))));
+                // The tracer's scan at a switch counts the preempted task itself; both sides
+                // leave the deciding task out (see Replayer::push).
+                let sys = if flags == 0 { SystemView { nr_runnable: sys_at(now).nr_runnable.saturating_sub(1), ..sys_at(now) } } else { sys_at(now) };
+                out.push((s.pid, now, view.vector(&task, &sys)));
             }
         }
         out.sort_by_key(|&(pid, t, _)| (t, pid));

@@ -13,12 +13,15 @@ use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 
 use scx_mimic::features::{FEATURE_NAMES, N_FEATURES};
-use scx_mimic::replay::{PlacementRow, PreemptRow, SliceRow};
+use scx_mimic::features::SystemView;
+use scx_mimic::replay::{EventKind, PlacementRow, PreemptRow, SliceRow, TraceEvent};
 use scx_mimic::task::TASK_COMM_LEN;
 
 pub const SLICE_FILE: &str = "slice.parquet";
 pub const PLACEMENT_FILE: &str = "placement.parquet";
 pub const PREEMPT_FILE: &str = "preempt.parquet";
+/// The tracer's raw events, in time order (what every table above was replayed from).
+pub const EVENTS_FILE: &str = "events.parquet";
 pub const META_FILE: &str = "meta.json";
 
 /// Columns every table has besides the features: (name, type).
@@ -96,6 +99,86 @@ pub fn preempt_frame(run: &str, rows: &[PreemptRow]) -> Result<DataFrame> {
     cols.push(Column::new("curr_pid".into(), rows.iter().map(|r| r.curr_pid).collect::<Vec<i32>>()));
     cols.push(Column::new("preempted".into(), rows.iter().map(|r| r.preempted).collect::<Vec<bool>>()));
     Ok(DataFrame::new(n, cols)?)
+}
+
+fn kind_code(k: EventKind) -> u32 {
+    match k {
+        EventKind::Stop => 1,
+        EventKind::Wakeup => 2,
+        EventKind::WakeupNew => 3,
+        EventKind::Exit => 4,
+    }
+}
+
+/// The raw events as a frame: one column per `TraceEvent` field (`kind`: 1 stop, 2 wakeup, 3
+/// new task's wakeup, 4 exit; the system view flattened).
+pub fn events_frame(events: &[TraceEvent]) -> Result<DataFrame> {
+    let n = events.len();
+    macro_rules! col {
+        ($name:expr, $f:expr) => {
+            Column::new($name.into(), events.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    let cols = vec![
+        col!("ts_ns", |e: &TraceEvent| e.ts_ns),
+        col!("kind", |e: &TraceEvent| kind_code(e.kind)),
+        col!("pid", |e: &TraceEvent| e.pid),
+        col!("cpu", |e: &TraceEvent| e.cpu),
+        col!("prev_cpu", |e: &TraceEvent| e.prev_cpu),
+        col!("waker_cpu", |e: &TraceEvent| e.waker_cpu),
+        col!("voluntary", |e: &TraceEvent| e.voluntary),
+        col!("ran_ns", |e: &TraceEvent| e.ran_ns),
+        col!("chosen_idle", |e: &TraceEvent| e.chosen_idle),
+        col!("next_pid", |e: &TraceEvent| e.next_pid),
+        col!("curr_pid", |e: &TraceEvent| e.curr_pid),
+        col!("queued", |e: &TraceEvent| e.queued),
+        col!("resched", |e: &TraceEvent| e.resched),
+        col!("nice", |e: &TraceEvent| e.nice),
+        col!("nr_cpus_allowed", |e: &TraceEvent| e.nr_cpus_allowed),
+        col!("nr_runnable", |e: &TraceEvent| e.sys.nr_runnable),
+        col!("idle_cpus", |e: &TraceEvent| e.sys.idle_cpus),
+        col!("prev_cpu_idle", |e: &TraceEvent| e.sys.prev_cpu_idle),
+        Column::new("comm".into(), events.iter().map(|e| comm_str(&e.comm)).collect::<Vec<String>>()),
+    ];
+    Ok(DataFrame::new(n, cols)?)
+}
+
+/// Read the raw events back; errors name the file and the column.
+pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let df = ParquetReader::new(f).finish().map_err(anyhow::Error::from)
+        .with_context(|| format!("{}: not a readable Parquet file (truncated or corrupt?)", path.display()))?;
+    let ctx = |c: &str| format!("{}: column '{c}'", path.display());
+    let u64c = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.u64().cloned()), || ctx(c));
+    let u32c = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.u32().cloned()), || ctx(c));
+    let i32c = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.i32().cloned()), || ctx(c));
+    let boolc = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.bool().cloned()), || ctx(c));
+    let (ts, kind, pid, cpu, prev, waker) = (u64c("ts_ns")?, u32c("kind")?, i32c("pid")?, i32c("cpu")?, i32c("prev_cpu")?, i32c("waker_cpu")?);
+    let (vol, ran, idle, next, curr, queued, resched) =
+        (boolc("voluntary")?, u64c("ran_ns")?, boolc("chosen_idle")?, i32c("next_pid")?, i32c("curr_pid")?, boolc("queued")?, boolc("resched")?);
+    let (nice, allowed, runnable, idles, prev_idle) = (i32c("nice")?, u32c("nr_cpus_allowed")?, u32c("nr_runnable")?, u32c("idle_cpus")?, boolc("prev_cpu_idle")?);
+    let comm = anyhow::Context::with_context(df.column("comm").and_then(|x| x.str().cloned()), || ctx("comm"))?;
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let kind = match kind.get(i) {
+            Some(1) => EventKind::Stop,
+            Some(2) => EventKind::Wakeup,
+            Some(3) => EventKind::WakeupNew,
+            Some(4) => EventKind::Exit,
+            k => bail!("{}: row {i}: column 'kind' is {k:?} (1..=4 expected)", path.display()),
+        };
+        out.push(TraceEvent {
+            ts_ns: ts.get(i).unwrap_or(0), kind, pid: pid.get(i).unwrap_or(0), cpu: cpu.get(i).unwrap_or(0),
+            prev_cpu: prev.get(i).unwrap_or(0), waker_cpu: waker.get(i).unwrap_or(0), voluntary: vol.get(i).unwrap_or(false),
+            ran_ns: ran.get(i).unwrap_or(0), chosen_idle: idle.get(i).unwrap_or(false), next_pid: next.get(i).unwrap_or(0),
+            curr_pid: curr.get(i).unwrap_or(0), queued: queued.get(i).unwrap_or(false), resched: resched.get(i).unwrap_or(false),
+            nice: nice.get(i).unwrap_or(0), nr_cpus_allowed: allowed.get(i).unwrap_or(0),
+            sys: SystemView { nr_runnable: runnable.get(i).unwrap_or(0), idle_cpus: idles.get(i).unwrap_or(0),
+                              prev_cpu_idle: prev_idle.get(i).unwrap_or(false) },
+            comm: scx_mimic::task::Task::comm_from(comm.get(i).unwrap_or("")),
+        });
+    }
+    Ok(out)
 }
 
 /// Write a frame as zstd-compressed Parquet, atomically (temp file in the same folder, fsync,
@@ -226,6 +309,19 @@ mod tests {
         let ran: Vec<u64> = df.column("ran_ns").unwrap().u64().unwrap().into_no_null_iter().collect();
         assert_eq!(ran[99], 99_000);
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "temp file left behind");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn raw_events_round_trip() {
+        let d = tmpdir("ev");
+        let e = TraceEvent { ts_ns: 5, kind: EventKind::Wakeup, pid: 9, cpu: 1, prev_cpu: 0, waker_cpu: 1, voluntary: false, ran_ns: 0,
+                             chosen_idle: true, next_pid: 0, curr_pid: 4, queued: true, resched: true, nice: -3, nr_cpus_allowed: 2,
+                             sys: SystemView { nr_runnable: 3, idle_cpus: 1, prev_cpu_idle: true }, comm: Task::comm_from("ab") };
+        let evs = vec![e, TraceEvent { kind: EventKind::Stop, ts_ns: 7, voluntary: true, next_pid: 11, ..e }];
+        let p = d.join(EVENTS_FILE);
+        write_parquet(&mut events_frame(&evs).unwrap(), &p).unwrap();
+        assert_eq!(read_events(&p).unwrap(), evs);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

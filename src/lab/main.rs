@@ -13,6 +13,7 @@ mod child;
 mod dataset;
 mod font;
 mod guest;
+mod parity;
 mod trace;
 mod train;
 mod util;
@@ -146,6 +147,9 @@ enum Cmd {
     Train(train::cli::TrainArgs),
     /// Print a model as readable rules, or as Graphviz dot (--dot).
     Inspect(train::cli::InspectArgs),
+    /// Replay recorded traces (events.parquet) through the tracer's and the scheduler's feature
+    /// paths and report, per feature, the share of decisions where they disagree (> 1% fails).
+    Parity(parity::ParityArgs),
     /// Measure what tracing costs (in the guest).
     ///
     /// Runs BENCHMARK alternately without and with
@@ -352,6 +356,7 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Trace(args) => args.run(),
         Cmd::Train(args) => args.run(),
         Cmd::Inspect(args) => args.run(),
+        Cmd::Parity(args) => args.run(),
         Cmd::TraceOverhead(args) => args.run(),
         Cmd::Workload { mix, workloads } => {
             let path = workload::resolve(&mix, &workloads)?;

@@ -467,6 +467,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     dataset::write_parquet(&mut dataset::slice_frame(&opts.run_id, &r.slices)?, &opts.out.join(dataset::SLICE_FILE))?;
     dataset::write_parquet(&mut dataset::placement_frame(&opts.run_id, &r.placements)?, &opts.out.join(dataset::PLACEMENT_FILE))?;
     dataset::write_parquet(&mut dataset::preempt_frame(&opts.run_id, &r.preempts)?, &opts.out.join(dataset::PREEMPT_FILE))?;
+    dataset::write_parquet(&mut dataset::events_frame(&recorded)?, &opts.out.join(dataset::EVENTS_FILE))?;
     write_atomic(&opts.out.join(dataset::META_FILE), &serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }

@@ -82,6 +82,28 @@ fn phase_names(datasets: &[PathBuf]) -> std::collections::BTreeMap<(String, u32)
     out
 }
 
+/// Permutation importance on the test rows: for each feature, the drop in balanced accuracy when
+/// that feature's column is shuffled (seeded) — what the model loses without it. A feature whose
+/// drop is ~0 does not earn its place (the tree's own importance only says where it split).
+fn permutation_importance(model: &Model, rows: &data::Rows, idx: &[usize], class_names: &[String], base: f64, seed: u64) -> Vec<f64> {
+    let truth: Vec<usize> = idx.iter().map(|&i| rows.y[i]).collect();
+    (0..FEATURE_NAMES.len())
+        .map(|k| {
+            let mut order: Vec<usize> = idx.to_vec();
+            let mut rng = data::SplitMix(seed ^ (0x5EED_0000 + k as u64));
+            for j in (1..order.len()).rev() {
+                order.swap(j, (rng.next() % (j as u64 + 1)) as usize);
+            }
+            let pred: Vec<usize> = idx.iter().zip(&order).map(|(&i, &donor)| {
+                let mut x = rows.x[i];
+                x[k] = rows.x[donor][k];
+                model.predict(&x)
+            }).collect();
+            base - metrics::evaluate(&truth, &pred, class_names).balanced_accuracy
+        })
+        .collect()
+}
+
 /// Metrics of `pred` on the rows `idx` grouped by `key` (e.g. by phase).
 fn breakdown<K: Ord + Clone>(rows: &data::Rows, idx: &[usize], pred: &[usize], majority: usize, class_names: &[String],
                              key: impl Fn(usize) -> K, label: impl Fn(&K) -> serde_json::Value) -> Vec<serde_json::Value> {
@@ -198,6 +220,7 @@ pub fn train_one(opts: &TrainOpts, kind: ModelKind) -> Result<serde_json::Value>
     let per_phase = breakdown(&rows, &test_idx, &flat_test, majority, &class_names,
                               |i| (rows.run[i].clone(), rows.phase[i]),
                               |(run, p)| json!({"run": run, "phase": p, "name": names.get(&(run.clone(), *p)).cloned().unwrap_or_default()}));
+    let permutation = permutation_importance(&model, &rows, &test_idx, &class_names, test_m.balanced_accuracy, opts.seed);
     let per_stint_end = if kind == ModelKind::Slice {
         breakdown(&rows, &test_idx, &flat_test, majority, &class_names, |i| rows.blocked[i],
                   |&b| json!(if b { "blocked" } else { "preempted" }))
@@ -232,6 +255,8 @@ pub fn train_one(opts: &TrainOpts, kind: ModelKind) -> Result<serde_json::Value>
         "test_per_stint_end": per_stint_end,
         "flat_vs_linfa_disagreements": 0,
         "feature_importance": FEATURE_NAMES.iter().zip(&importance).map(|(n, v)| json!({"feature": n, "importance": v})).collect::<Vec<_>>(),
+        "permutation_importance": FEATURE_NAMES.iter().zip(&permutation)
+            .map(|(n, v)| json!({"feature": n, "balanced_accuracy_drop": v})).collect::<Vec<_>>(),
         "features": FEATURE_NAMES.iter().zip(FEATURE_DOCS.iter()).map(|(n, d)| json!({"name": n, "doc": d})).collect::<Vec<_>>(),
         "tree": {"depth": model.depth(), "nodes": model.nodes(), "leaves": model.tree.leaf.iter().filter(|&&l| l >= 0).count()},
         "timing": {"load_s": load_s, "fit_s": fit_s, "flat_predict_ns_per_row": flat_ns},
@@ -274,6 +299,11 @@ pub fn print_report(r: &serde_json::Value) {
         .map(|f| (f["feature"].as_str().unwrap_or("").to_string(), f["importance"].as_f64().unwrap_or(0.0))).collect();
     imp.sort_by(|a, b| b.1.total_cmp(&a.1));
     println!("top features: {}", imp.iter().take(5).map(|(n, v)| format!("{n} {:.2}", v)).collect::<Vec<_>>().join(", "));
+    let mut perm: Vec<(String, f64)> = r["permutation_importance"].as_array().into_iter().flatten()
+        .map(|f| (f["feature"].as_str().unwrap_or("").to_string(), f["balanced_accuracy_drop"].as_f64().unwrap_or(0.0))).collect();
+    perm.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("permutation importance (balanced accuracy lost when shuffled): {}",
+             perm.iter().map(|(n, v)| format!("{n} {:+.1}", v * 100.0)).collect::<Vec<_>>().join(", "));
 }
 
 /// `--only`.

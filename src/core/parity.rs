@@ -1,0 +1,216 @@
+//! Feature parity, measured: one recorded trace replayed through both feature paths.
+//!
+//! The **tracer's path** is [`Replayer`]: stints as the kernel accounted them (`ran_ns`), times
+//! on the run-queue clock, the system view from the tracer's scan of every run queue.
+//!
+//! The **scheduler's path** rebuilds, from the same events, what scx_mimic is handed at each
+//! decision and computes the vector the way it does ([`QueuedView`], [`BpfCounts`]):
+//! * a stint is `stop_ts − start_ts`, wall time from the switch-in (the previous switch on that
+//!   CPU that brought the task in) to the switch-out — what scx_rustland_core's
+//!   `ops.running`/`ops.stopping` stamp;
+//! * the wakeup time is the enqueue time (`enq_ts`), the weight sched_ext's for the nice level;
+//! * the system view comes from counters: CPUs running a task (each CPU's current task, from the
+//!   switches) and tasks waiting for a CPU other than the deciding one (woken or preempted, not
+//!   switched in yet) — the BPF side's `nr_running` and `nr_queued`, which never count the task
+//!   being decided (user space has taken it off the queue).
+//!
+//! A decision is compared once the scheduler's path can know it: every CPU's current task has
+//! been seen, and the task has been switched in at least once inside the trace (before that the
+//! scheduler has no stint to count, the tracer already does).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::bpf_view::BpfCounts;
+use crate::features::{scx_weight_from_nice, QueuedView, FEATURE_NAMES, N_FEATURES, SCX_ENQ_WAKEUP};
+use crate::replay::{EventKind, Replayer, TraceEvent};
+use crate::task::Task;
+
+/// How far two values of a feature may differ and still agree: 1% of the larger, and at least
+/// `abs` in the feature's unit (a µs of a stint, a hundredth of a Hz).
+pub fn agree(feature: usize, a: f32, b: f32) -> bool {
+    let abs: f32 = match FEATURE_NAMES[feature] {
+        "wake_freq_hz" | "voluntary_ratio" => 0.01,
+        n if n.ends_with("_us") => 1.0,
+        _ => 0.0,
+    };
+    (a - b).abs() <= abs.max(0.01 * a.abs().max(b.abs()))
+}
+
+/// Per feature: decisions compared, and how many disagreed beyond [`agree`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FeatureParity {
+    pub feature: &'static str,
+    pub compared: u64,
+    pub mismatched: u64,
+    /// mismatched / compared.
+    pub share: f64,
+}
+
+/// The parity of a whole trace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Parity {
+    /// Decisions in the trace, and those compared (see the module's warm-up rule).
+    pub decisions: u64,
+    pub compared: u64,
+    pub features: Vec<FeatureParity>,
+}
+
+/// What the scheduler's path keeps per task: the stamps scx_rustland_core would send.
+#[derive(Default)]
+struct SchedTask {
+    start_ts: u64,
+    stop_ts: u64,
+    ran_once: bool,
+    view: QueuedView,
+}
+
+/// Replay `events` (time order) through both paths on a machine of `nr_cpus` CPUs.
+pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
+    let mut tracer = Replayer::new();
+    tracer.keep_decisions = true;
+    let mut tasks: HashMap<i32, SchedTask> = HashMap::new();
+    let mut curr: Vec<Option<i32>> = vec![None; nr_cpus];
+    let mut waiting: HashSet<i32> = HashSet::new();
+    let mut mismatched = [0u64; N_FEATURES];
+    let (mut decisions, mut compared) = (0u64, 0u64);
+
+    for ev in events {
+        let before = tracer.decisions.len();
+        tracer.push(ev);
+        let traced = (tracer.decisions.len() > before).then(|| tracer.decisions[before].features);
+        if ev.pid <= 0 {
+            continue;
+        }
+        let cpu = usize::try_from(ev.cpu).ok().filter(|&c| c < nr_cpus);
+        // The scheduler's stamps and counters, as of this event.
+        let wakeup = matches!(ev.kind, EventKind::Wakeup | EventKind::WakeupNew);
+        match ev.kind {
+            EventKind::Stop => {
+                let t = tasks.entry(ev.pid).or_default();
+                t.stop_ts = ev.ts_ns;
+                if !ev.voluntary {
+                    waiting.insert(ev.pid);
+                }
+                if let Some(c) = cpu {
+                    curr[c] = Some(ev.next_pid);
+                }
+                if ev.next_pid > 0 {
+                    waiting.remove(&ev.next_pid);
+                    let n = tasks.entry(ev.next_pid).or_default();
+                    n.start_ts = ev.ts_ns;
+                    n.ran_once = true;
+                }
+            }
+            EventKind::Wakeup | EventKind::WakeupNew => {
+                waiting.insert(ev.pid);
+            }
+            EventKind::Exit => {
+                waiting.remove(&ev.pid);
+                tasks.remove(&ev.pid);
+            }
+        }
+        let Some(traced) = traced else { continue };
+        decisions += 1;
+        let t = tasks.entry(ev.pid).or_default();
+        // What scx_rustland_core hands user space for this enqueue.
+        let task = Task {
+            pid: ev.pid,
+            cpu: if wakeup { ev.prev_cpu } else { ev.cpu },
+            nr_cpus_allowed: ev.nr_cpus_allowed as u64,
+            flags: if wakeup { SCX_ENQ_WAKEUP } else { 0 },
+            start_ts: t.start_ts,
+            stop_ts: t.stop_ts,
+            exec_runtime: 0,
+            weight: scx_weight_from_nice(ev.nice),
+            vtime: 0,
+            enq_ts: ev.ts_ns,
+            comm: ev.comm,
+            kthread: false,
+        };
+        t.view.observe(&task, ev.ts_ns);
+        let known = t.ran_once && curr.iter().all(Option::is_some);
+        let running = curr.iter().filter(|c| matches!(c, Some(p) if *p > 0)).count() as u64;
+        let counts = BpfCounts {
+            nr_online_cpus: nr_cpus as u64,
+            nr_running: running,
+            nr_queued: waiting.iter().filter(|&&p| p != ev.pid).count() as u64,
+            nr_scheduled: 0,
+        };
+        let prev = task.cpu;
+        let prev_idle = usize::try_from(prev).ok().and_then(|c| curr.get(c).copied().flatten()) == Some(0);
+        let sched = t.view.vector(&task, &counts.system_view(prev, if prev_idle { prev } else { -1 }));
+        if !known {
+            continue;
+        }
+        compared += 1;
+        for k in 0..N_FEATURES {
+            mismatched[k] += u64::from(!agree(k, traced[k], sched[k]));
+        }
+    }
+    let features = (0..N_FEATURES)
+        .map(|k| FeatureParity {
+            feature: FEATURE_NAMES[k],
+            compared,
+            mismatched: mismatched[k],
+            share: if compared == 0 { 0.0 } else { mismatched[k] as f64 / compared as f64 },
+        })
+        .collect();
+    Parity { decisions, compared, features }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::SystemView;
+
+    fn ev(ts_ns: u64, kind: EventKind, pid: i32, cpu: i32) -> TraceEvent {
+        TraceEvent { ts_ns, kind, pid, cpu, prev_cpu: cpu, waker_cpu: cpu, voluntary: true, ran_ns: 0, chosen_idle: false,
+                     next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 1,
+                     sys: SystemView::default(), comm: Task::comm_from("t") }
+    }
+
+    /// One CPU: task 7 runs 100 µs stints between sleeps; the tracer saw the system as the
+    /// counters say (nothing else runnable, the CPU idle at each wakeup).
+    fn trace(ran_ns: u64) -> Vec<TraceEvent> {
+        let idle_view = SystemView { nr_runnable: 0, idle_cpus: 1, prev_cpu_idle: true };
+        let mut v = vec![TraceEvent { next_pid: 0, ..ev(0, EventKind::Stop, 99, 0) }];
+        for k in 0..20u64 {
+            let t = 1_000_000 + k * 1_000_000;
+            v.push(TraceEvent { sys: idle_view, ..ev(t, EventKind::Wakeup, 7, 0) });
+            // Switched in at t + 10 µs (a switch-out of the idle task is not recorded, so the
+            // switch-in comes from another task's stop: a 1-µs helper, pid 8).
+            v.push(TraceEvent { next_pid: 7, ran_ns: 1_000, ..ev(t + 10_000, EventKind::Stop, 8, 0) });
+            v.push(TraceEvent { ran_ns, next_pid: 0, ..ev(t + 110_000, EventKind::Stop, 7, 0) });
+        }
+        v
+    }
+
+    #[test]
+    fn paths_that_agree_measure_no_mismatch() {
+        // The kernel accounted exactly the wall-clock stint: every feature agrees.
+        let p = measure(&trace(100_000), 1);
+        assert!(p.compared >= 15, "{p:?}");
+        for f in &p.features {
+            assert_eq!(f.mismatched, 0, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_difference_in_stint_accounting_is_measured() {
+        // The kernel accounted 80 µs of the 100 µs on the CPU (e.g. interrupts excluded): the
+        // stint features disagree, the others do not.
+        let p = measure(&trace(80_000), 1);
+        let share = |n: &str| p.features.iter().find(|f| f.feature == n).unwrap().share;
+        assert!(share("last_burst_us") > 0.9 && share("avg_burst_us") > 0.9, "{p:?}");
+        assert_eq!(share("weight"), 0.0);
+        assert_eq!(share("nr_runnable"), 0.0);
+    }
+
+    #[test]
+    fn tolerance() {
+        let k = FEATURE_NAMES.iter().position(|&n| n == "last_burst_us").unwrap();
+        assert!(agree(k, 100.0, 100.9) && agree(k, 1000.0, 1009.0) && !agree(k, 1000.0, 1011.0));
+        let w = FEATURE_NAMES.iter().position(|&n| n == "nr_runnable").unwrap();
+        assert!(agree(w, 3.0, 3.0) && !agree(w, 3.0, 4.0));
+    }
+}
