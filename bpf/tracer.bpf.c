@@ -4,7 +4,8 @@
  * features known at that moment, and streams it to user space through per-CPU rings (bpf/intf.h).
  *
  *   sched_switch      -> STOP for the task switched out (how long it ran, blocked or preempted,
- *                        and which task was switched in)
+ *                        and which task was switched in); from the idle task (pid 0) only who
+ *                        came in
  *   sched_waking      -> remembers prev CPU, waker CPU, whether the task is still on a run queue,
  *                        and the system view *before* placement
  *   sched_wakeup(_new)-> WAKEUP(_NEW) with the CPU the kernel chose, whether it was idle, the task
@@ -206,6 +207,22 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 	struct mimic_slot *s;
 	u64 pos, ran;
 
+	/*
+	 * The idle task leaving a CPU: recorded (pid 0, only who came in) so that a replay knows
+	 * what every CPU runs — a task woken onto an idle CPU, or pulled there by the balancer,
+	 * is otherwise seen only when it leaves. It decides nothing.
+	 */
+	if (prev->pid == 0) {
+		if (ignored(next))
+			return 0;
+		s = reserve(MIMIC_EV_STOP, prev, rq_clock(cpu), &pos);
+		if (!s)
+			return 0;
+		s->ev.cpu = cpu;
+		s->ev.next_pid = next->pid;
+		publish(s, pos);
+		return 0;
+	}
 	if (ignored(prev))
 		return 0;
 	/* __schedule() has just updated this CPU's clock. */

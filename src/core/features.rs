@@ -184,6 +184,11 @@ pub const SCX_ENQ_WAKEUP: u64 = 1;
 /// without having run in between (e.g. an affinity change); the stint is then not counted twice.
 /// Times are the BPF side's clock (`stop_ts`, `enq_ts`: scx_bpf_now, the run-queue clock), the
 /// timeline the tracer records on; `now_ns` stands in only when `enq_ts` is unknown (0).
+///
+/// A stint's length is what the tracer records: the CPU time the kernel accounted to it
+/// (`stint_exec_ns`), not the wall time from `start_ts` to `stop_ts`, which also holds
+/// interrupts and differed by more than 1% for 61% of recorded stints (`mimic parity`). The wall
+/// time stands in only when the account is unknown (0).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct QueuedView {
     pub history: History,
@@ -196,7 +201,8 @@ impl QueuedView {
     pub fn observe(&mut self, task: &Task, now_ns: u64) -> bool {
         let wakeup = task.flags & SCX_ENQ_WAKEUP != 0;
         if task.stop_ts > task.start_ts && task.stop_ts != self.last_stop_ts {
-            self.history.on_stop(task.stop_ts - task.start_ts, wakeup, task.stop_ts);
+            let ran = if task.stint_exec_ns != 0 { task.stint_exec_ns } else { task.stop_ts - task.start_ts };
+            self.history.on_stop(ran, wakeup, task.stop_ts);
             self.last_stop_ts = task.stop_ts;
         }
         if wakeup {

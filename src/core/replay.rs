@@ -390,7 +390,7 @@ mod tests {
                     }
                 };
                 let task = Task { pid: s.pid, cpu: 0, nr_cpus_allowed: s.cpus as u64, flags, start_ts, stop_ts,
-                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, comm: Task::comm_from(s.comm),
+                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, stint_exec_ns: 0, comm: Task::comm_from(s.comm),
                                   kthread: false };
                 view.observe(&task, now);
                 // The tracer's scan at a switch counts the preempted task itself; both sides

@@ -45,8 +45,8 @@ impl ParityArgs {
             for f in &p.features {
                 let bad = f.share > MAX_MISMATCH;
                 ok &= !bad;
-                println!("  {:<16} {:>7} of {:>7} disagree ({:>5.1}%){}", f.feature, f.mismatched, f.compared, f.share * 100.0,
-                         if bad { "  > 1%" } else { "" });
+                println!("  {:<16} {:>7} of {:>7} disagree ({:>5.1}%)  mean: tracer {:>10.2}, scheduler {:>10.2}{}", f.feature,
+                         f.mismatched, f.compared, f.share * 100.0, f.mean_tracer, f.mean_scheduler, if bad { "  > 1%" } else { "" });
             }
             write_atomic(&dir.join("parity.json"), &serde_json::to_vec_pretty(&p)?)?;
         }

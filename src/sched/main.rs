@@ -452,6 +452,7 @@ fn to_task(q: &QueuedTask) -> Task {
         weight: q.weight,
         vtime: q.vtime,
         enq_ts: q.enq_ts,
+        stint_exec_ns: q.stint_exec,
         comm,
         // Priority is never granted on a name (any process can choose it): the BPF side reads
         // PF_KTHREAD, which only the kernel sets.

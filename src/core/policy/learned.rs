@@ -200,7 +200,7 @@ mod tests {
     }
 
     fn task(pid: i32, cpu: i32) -> Task {
-        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0,
+        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0,
                comm: Task::comm_from("x"), kthread: false }
     }
 

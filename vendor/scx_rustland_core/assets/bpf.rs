@@ -145,6 +145,7 @@ pub struct QueuedTask {
     pub enq_cnt: u64,
     pub rl_flags: u64,                 // RL_TASK_* flags
     pub enq_ts: u64,                   // When the task was queued to user space (same clock as start_ts/stop_ts)
+    pub stint_exec: u64,               // CPU time the kernel accounted to the last stint, ns
     pub comm: [c_char; TASK_COMM_LEN], // Task's executable name
 }
 
@@ -244,6 +245,7 @@ impl EnqueuedMessage {
             enq_cnt: self.inner.enq_cnt,
             rl_flags: self.inner.rl_flags,
             enq_ts: self.inner.enq_ts,
+            stint_exec: self.inner.stint_exec,
             comm: self.inner.comm,
         }
     }

@@ -212,6 +212,11 @@ struct task_ctx {
 	u64 start_ts;
 
 	/*
+	 * p->se.sum_exec_runtime when the task last started running.
+	 */
+	u64 start_exec;
+
+	/*
 	 * Timestamp since last time the task released a CPU.
 	 */
 	u64 stop_ts;
@@ -922,6 +927,8 @@ static void get_task_info(struct queued_task_ctx *task,
 	task->enq_cnt = ++tctx->enq_cnt;
 	task->rl_flags = is_kthread(p) ? RL_TASK_KTHREAD : 0;
 	task->enq_ts = scx_bpf_now();
+	task->stint_exec = p->se.sum_exec_runtime > tctx->start_exec ?
+			   p->se.sum_exec_runtime - tctx->start_exec : 0;
 
 	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
 }
@@ -1310,6 +1317,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	if (!tctx)
 		return;
 	tctx->start_ts = scx_bpf_now();
+	tctx->start_exec = p->se.sum_exec_runtime;
 }
 
 /*
