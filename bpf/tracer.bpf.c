@@ -4,8 +4,8 @@
  * features known at that moment, and streams it to user space through per-CPU rings (bpf/intf.h).
  *
  *   sched_switch      -> STOP for the task switched out (how long it ran, blocked or preempted,
- *                        and which task was switched in); from the idle task (pid 0) only who
- *                        came in
+ *                        and which task was switched in); from a task not recorded (idle,
+ *                        real-time, the tracer) only who came in, as pid 0
  *   sched_waking      -> remembers prev CPU, waker CPU, whether the task is still on a run queue,
  *                        and the system view *before* placement
  *   sched_wakeup(_new)-> WAKEUP(_NEW) with the CPU the kernel chose, whether it was idle, the task
@@ -104,6 +104,17 @@ static __always_inline void system_view(s32 prev_cpu, u32 *runnable, u32 *idle, 
 		if (!rq)
 			continue;
 		r += rq->nr_running;
+		/*
+		 * EEVDF's delayed dequeue keeps a task that blocked with negative lag on the run
+		 * queue until it is picked: counted in nr_running, yet not runnable (and under
+		 * sched_ext, where the scheduler computes this feature, there is no such state).
+		 * Kernels since 6.13 count those in h_nr_queued but not in h_nr_runnable.
+		 */
+		if (bpf_core_field_exists(rq->cfs.h_nr_runnable)) {
+			u32 delayed = rq->cfs.h_nr_queued - rq->cfs.h_nr_runnable;
+
+			r -= delayed < rq->nr_running ? delayed : rq->nr_running;
+		}
 		if (rq->curr == rq->idle) {
 			i++;
 			if ((s32)c == prev_cpu)
@@ -208,23 +219,23 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 	u64 pos, ran;
 
 	/*
-	 * The idle task leaving a CPU: recorded (pid 0, only who came in) so that a replay knows
-	 * what every CPU runs — a task woken onto an idle CPU, or pulled there by the balancer,
-	 * is otherwise seen only when it leaves. It decides nothing.
+	 * A task that is not recorded (the idle task, a real-time one, the tracer) leaving a CPU:
+	 * only who came in is recorded, as a stop of pid 0, so that a replay knows what every CPU
+	 * runs — a task woken onto an idle CPU, or pulled there by the balancer, is otherwise seen
+	 * only when it leaves. It decides nothing.
 	 */
-	if (prev->pid == 0) {
-		if (ignored(next))
+	if (ignored(prev)) {
+		if (prev == next)
 			return 0;
 		s = reserve(MIMIC_EV_STOP, prev, rq_clock(cpu), &pos);
 		if (!s)
 			return 0;
+		s->ev.pid = 0;
 		s->ev.cpu = cpu;
 		s->ev.next_pid = next->pid;
 		publish(s, pos);
 		return 0;
 	}
-	if (ignored(prev))
-		return 0;
 	/* __schedule() has just updated this CPU's clock. */
 	s = reserve(MIMIC_EV_STOP, prev, rq_clock(cpu), &pos);
 	if (!s)
