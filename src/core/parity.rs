@@ -18,8 +18,9 @@
 //!   but not running yet.
 //!
 //! A decision is compared once the scheduler's path can know it: every CPU's current task has
-//! been seen, and the task has been switched in at least once inside the trace (before that the
-//! scheduler has no stint to count, the tracer already does).
+//! been seen, the task has been switched in at least once inside the trace (before that the
+//! scheduler has no stint to count, the tracer already does), and the trace's first second (the
+//! warm-up, [`WARMUP_NS`]) is over.
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,6 +48,9 @@ pub struct FeatureParity {
     pub mismatched: u64,
     /// mismatched / compared.
     pub share: f64,
+    /// Of the mismatches, those that differ by more than 1 in the feature's unit (for the counts
+    /// of tasks and CPUs: more than one task or CPU apart).
+    pub beyond_one: u64,
     /// Means over the compared decisions on each path (where they differ, which way).
     pub mean_tracer: f64,
     pub mean_scheduler: f64,
@@ -60,6 +64,10 @@ pub struct Parity {
     pub compared: u64,
     pub features: Vec<FeatureParity>,
 }
+
+/// Decisions in the trace's first second are not compared: tasks already runnable when it began
+/// are unknown to the rebuilt counters until they run.
+pub const WARMUP_NS: u64 = 1_000_000_000;
 
 /// What the scheduler's path keeps per task: the stamps scx_rustland_core would send.
 #[derive(Default)]
@@ -79,9 +87,11 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
     let mut curr: Vec<Option<i32>> = vec![None; nr_cpus];
     let mut waiting: HashSet<i32> = HashSet::new();
     let mut mismatched = [0u64; N_FEATURES];
+    let mut beyond_one = [0u64; N_FEATURES];
     let (mut sum_tracer, mut sum_sched) = ([0f64; N_FEATURES], [0f64; N_FEATURES]);
     let (mut decisions, mut compared) = (0u64, 0u64);
 
+    let t0 = events.first().map_or(0, |e| e.ts_ns);
     for ev in events {
         let before = tracer.decisions.len();
         tracer.push(ev);
@@ -122,7 +132,11 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
-                waiting.insert(ev.pid);
+                // A task woken while still on its CPU (it had not finished going to sleep) is
+                // running, not waiting.
+                if !curr.contains(&Some(ev.pid)) {
+                    waiting.insert(ev.pid);
+                }
             }
             EventKind::Exit => {
                 waiting.remove(&ev.pid);
@@ -149,7 +163,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             kthread: false,
         };
         t.view.observe(&task, ev.ts_ns);
-        let known = t.ran_once && curr.iter().all(Option::is_some);
+        let known = t.ran_once && curr.iter().all(Option::is_some) && ev.ts_ns >= t0.saturating_add(WARMUP_NS);
         let running = curr.iter().filter(|c| matches!(c, Some(p) if *p > 0)).count() as u64;
         let counts = BpfCounts {
             nr_online_cpus: nr_cpus as u64,
@@ -166,6 +180,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
         compared += 1;
         for k in 0..N_FEATURES {
             mismatched[k] += u64::from(!agree(k, traced[k], sched[k]));
+            beyond_one[k] += u64::from(!agree(k, traced[k], sched[k]) && (traced[k] - sched[k]).abs() > 1.0);
             sum_tracer[k] += traced[k] as f64;
             sum_sched[k] += sched[k] as f64;
         }
@@ -175,6 +190,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             feature: FEATURE_NAMES[k],
             compared,
             mismatched: mismatched[k],
+            beyond_one: beyond_one[k],
             share: if compared == 0 { 0.0 } else { mismatched[k] as f64 / compared as f64 },
             mean_tracer: sum_tracer[k] / compared.max(1) as f64,
             mean_scheduler: sum_sched[k] / compared.max(1) as f64,
@@ -200,7 +216,7 @@ mod tests {
         let idle_view = SystemView { nr_runnable: 0, idle_cpus: 1, prev_cpu_idle: true };
         let mut v = vec![TraceEvent { next_pid: 0, ..ev(0, EventKind::Stop, 99, 0) }];
         for k in 0..20u64 {
-            let t = 1_000_000 + k * 1_000_000;
+            let t = WARMUP_NS + 1_000_000 + k * 1_000_000;
             v.push(TraceEvent { sys: idle_view, ..ev(t, EventKind::Wakeup, 7, 0) });
             // Switched in at t + 10 µs (a switch-out of the idle task is not recorded, so the
             // switch-in comes from another task's stop: a 1-µs helper, pid 8).

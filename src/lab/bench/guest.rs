@@ -142,7 +142,22 @@ pub fn benchmarks(quick: bool) -> Vec<BenchInfo> {
         BenchInfo { name: "mixed".into(), description: format!(
             "the lab's interactive-vs-build scenario, {lat}s: a task that wakes every 5 ms (the latency probe) while 2 workers per vCPU \
              run a build-like load — short-lived `sh` processes, each a CPU burst — back to back; probe lateness µs and build jobs/s") },
+        // Held out: programs that appear in no training mix (vm/workloads/), so the model's
+        // result here says whether it generalises beyond what it was trained on.
+        BenchInfo { name: "heldout-gzip".into(), description: format!("held out: `{HELDOUT_GZIP}`, a four-process pipeline (s)") },
+        BenchInfo { name: "heldout-sort".into(), description: format!("held out: `{HELDOUT_SORT}`, pipes and sorting (s)") },
     ]
+}
+
+/// The held-out benchmarks' commands: no program of theirs is in a training mix.
+const HELDOUT_GZIP: &str = "seq 1 2000000 | gzip -1 | gzip -dc | wc -c";
+const HELDOUT_SORT: &str = "seq 1 50000 | sort -R --random-source=/dev/zero | sort -n | tail -1";
+
+/// Run a shell pipeline; its wall time, s.
+fn timed_pipeline(cmd: &str, limit: Duration) -> Result<f64> {
+    let t = Instant::now();
+    run_capture(&["sh".to_string(), "-c".to_string(), cmd.to_string()], limit)?;
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// Length of the latency runs, s.
@@ -181,6 +196,8 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             }
         }
         "mixed" => mixed(Duration::from_secs(lat))?,
+        "heldout-gzip" => Outcome { metrics: vec![("time", "s", true, timed_pipeline(HELDOUT_GZIP, limit)?)], hist: None },
+        "heldout-sort" => Outcome { metrics: vec![("time", "s", true, timed_pipeline(HELDOUT_SORT, limit)?)], hist: None },
         other => bail!("unknown benchmark {other}"),
     })
 }
