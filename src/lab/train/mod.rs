@@ -285,8 +285,9 @@ pub fn print_report(r: &serde_json::Value) {
     println!("majority  accuracy {}   balanced accuracy {}   macro-F1 {}   (always '{}')",
              pct(&b["accuracy"]), pct(&b["balanced_accuracy"]), pct(&b["macro_f1"]), r["majority_baseline"]["class"].as_str().unwrap_or("?"));
     for p in r["test_per_phase"].as_array().into_iter().flatten() {
-        println!("  phase {:>2} {:<18} {:>7} rows  accuracy {:>6}  balanced {:>6}  (majority {:>6})", p["group"]["phase"],
-                 p["group"]["name"].as_str().unwrap_or(""), p["rows"], pct(&p["accuracy"]), pct(&p["balanced_accuracy"]), pct(&p["majority_accuracy"]));
+        let name = format!("{}/{} {}", p["group"]["run"].as_str().unwrap_or(""), p["group"]["phase"], p["group"]["name"].as_str().unwrap_or(""));
+        println!("  {:<34} {:>7} rows  accuracy {:>6}  balanced {:>6}  (majority {:>6})", name, p["rows"], pct(&p["accuracy"]),
+                 pct(&p["balanced_accuracy"]), pct(&p["majority_accuracy"]));
     }
     println!("{:<16} {:>8} {:>10} {:>8} {:>8}", "class", "support", "precision", "recall", "F1");
     for c in r["test"]["per_class"].as_array().into_iter().flatten() {
