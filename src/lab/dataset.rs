@@ -101,13 +101,12 @@ pub fn preempt_frame(run: &str, rows: &[PreemptRow]) -> Result<DataFrame> {
     Ok(DataFrame::new(n, cols)?)
 }
 
+/// The `kind` column's code of each event kind (written and read by this one table).
+const KIND_CODES: [(EventKind, u32); 4] =
+    [(EventKind::Stop, 1), (EventKind::Wakeup, 2), (EventKind::WakeupNew, 3), (EventKind::Exit, 4)];
+
 fn kind_code(k: EventKind) -> u32 {
-    match k {
-        EventKind::Stop => 1,
-        EventKind::Wakeup => 2,
-        EventKind::WakeupNew => 3,
-        EventKind::Exit => 4,
-    }
+    KIND_CODES.iter().find(|(kind, _)| *kind == k).map_or(0, |&(_, c)| c)
 }
 
 /// The raw events as a frame: one column per `TraceEvent` field (`kind`: 1 stop, 2 wakeup, 3
@@ -148,6 +147,10 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let df = ParquetReader::new(f).finish().map_err(anyhow::Error::from)
         .with_context(|| format!("{}: not a readable Parquet file (truncated or corrupt?)", path.display()))?;
+    // A null would otherwise read as 0 (a pid, a CPU): refuse it, naming the column.
+    if let Some(c) = df.columns().iter().find(|c| c.null_count() > 0) {
+        bail!("{}: column '{}' has {} null value(s)", path.display(), c.name(), c.null_count());
+    }
     let ctx = |c: &str| format!("{}: column '{c}'", path.display());
     let u64c = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.u64().cloned()), || ctx(c));
     let u32c = |c: &str| anyhow::Context::with_context(df.column(c).and_then(|x| x.u32().cloned()), || ctx(c));
@@ -160,12 +163,9 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
     let comm = anyhow::Context::with_context(df.column("comm").and_then(|x| x.str().cloned()), || ctx("comm"))?;
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let kind = match kind.get(i) {
-            Some(1) => EventKind::Stop,
-            Some(2) => EventKind::Wakeup,
-            Some(3) => EventKind::WakeupNew,
-            Some(4) => EventKind::Exit,
-            k => bail!("{}: row {i}: column 'kind' is {k:?} (1..=4 expected)", path.display()),
+        let code = kind.get(i);
+        let Some(&(kind, _)) = KIND_CODES.iter().find(|(_, c)| Some(*c) == code) else {
+            bail!("{}: row {i}: column 'kind' is {code:?} (1..=4 expected)", path.display())
         };
         out.push(TraceEvent {
             ts_ns: ts.get(i).unwrap_or(0), kind, pid: pid.get(i).unwrap_or(0), cpu: cpu.get(i).unwrap_or(0),
@@ -322,6 +322,17 @@ mod tests {
         let p = d.join(EVENTS_FILE);
         write_parquet(&mut events_frame(&evs).unwrap(), &p).unwrap();
         assert_eq!(read_events(&p).unwrap(), evs);
+        // A null pid must not read as pid 0, nor an unknown kind as any kind.
+        let mut df = events_frame(&evs).unwrap();
+        df.replace("pid", Column::new("pid".into(), vec![Some(9i32), None])).unwrap();
+        write_parquet(&mut df, &p).unwrap();
+        let e = format!("{:#}", read_events(&p).unwrap_err());
+        assert!(e.contains("events.parquet") && e.contains("column 'pid' has 1 null"), "{e}");
+        let mut df = events_frame(&evs).unwrap();
+        df.replace("kind", Column::new("kind".into(), vec![2u32, 7])).unwrap();
+        write_parquet(&mut df, &p).unwrap();
+        let e = format!("{:#}", read_events(&p).unwrap_err());
+        assert!(e.contains("row 1: column 'kind' is Some(7)"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

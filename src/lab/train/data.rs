@@ -53,7 +53,7 @@ impl Rows {
         self.y.is_empty()
     }
 
-    fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, phase: u32, ts: u64, blocked: bool) {
+    pub(super) fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, phase: u32, ts: u64, blocked: bool) {
         self.x.push(x);
         self.y.push(y);
         self.run.push(run.to_string());

@@ -128,12 +128,7 @@ mod tests {
                 *v = (rng.next() % 10_000) as f32 / 7.0;
             }
             let y = if x[1] < 500.3 { 0 } else if x[4] < 900.1 { 1 } else { 2 };
-            rows.x.push(x);
-            rows.y.push(y);
-            rows.run.push("r".into());
-            rows.phase.push(0);
-            rows.ts.push(0);
-            rows.blocked.push(false);
+            rows.push(x, y, "r", 0, 0, false);
         }
         let idx: Vec<usize> = (0..rows.x.len()).collect();
         let tree = fit(&rows, &idx[..2000], &Params { max_depth: 8, min_samples_split: 2.0, min_samples_leaf: 1.0, entropy: false, balanced: false }).unwrap();
@@ -173,12 +168,7 @@ mod tests {
             x[0] = (rng.next() % 1000) as f32;
             // Class 1 is 2% of rows; where x0 >= 900 it is a third of them, never the majority.
             let y = usize::from(x[0] >= 900.0 && i % 3 == 0 && rng.next() % 100 < 60);
-            rows.x.push(x);
-            rows.y.push(y);
-            rows.run.push("r".into());
-            rows.phase.push(0);
-            rows.ts.push(0);
-            rows.blocked.push(false);
+            rows.push(x, y, "r", 0, 0, false);
         }
         let idx: Vec<usize> = (0..rows.x.len()).collect();
         let p = Params { max_depth: 4, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, balanced: false };
