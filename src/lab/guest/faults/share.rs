@@ -25,9 +25,12 @@ pub(super) struct Hog {
 }
 
 /// How long the hogs wait before the common window opens: starting mimic under emulation takes
-/// up to a second or two, and a hog that starts alone gets the CPU alone (measured: hogs that
-/// each spun 5 s from their own start showed EEVDF's nice 0:10 as 1.5–5.3 instead of ~9).
-const SPIN_START_DELAY: Duration = Duration::from_secs(4);
+/// a second or two, and more on a slow host under a user-space scheduler (with 4 s, a hog once
+/// exited with an error — most likely "started late": its stderr was not kept then); a hog that
+/// starts alone gets the
+/// CPU alone (measured: hogs that each spun 5 s from their own start showed EEVDF's nice 0:10 as
+/// 1.5–5.3 instead of ~9).
+const SPIN_START_DELAY: Duration = Duration::from_secs(10);
 
 /// Run hogs `a` and `b` pinned to CPU 0 over one common window of `secs`; return the CPU time
 /// each got in it (ms).
@@ -42,7 +45,7 @@ pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
             .args(["guest", "spin", "--from-ms", &from.to_string(), "--until-ms", &until.to_string(), "--name", h.name])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .context("starting a spin hog (nice, taskset)")
     };
@@ -57,7 +60,12 @@ pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
                 let ms: f64 = out.trim().parse().with_context(|| format!("spin printed {out:?}, not CPU milliseconds"))?;
                 got.push(ms);
             }
-            Some(st) => anyhow::bail!("a spin hog failed ({st})"),
+            Some(st) => {
+                let mut err = String::new();
+                use std::io::Read;
+                c.stderr.take().map(|mut s| s.read_to_string(&mut err));
+                anyhow::bail!("a spin hog failed ({st}): {}", err.trim());
+            }
             None => {
                 kill_and_reap(c);
                 anyhow::bail!("a spin hog did not end within {} s", secs + 60);
