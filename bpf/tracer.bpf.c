@@ -51,6 +51,9 @@ const volatile u64 resched_mask = (1ULL << 4) | (1ULL << 5);
 
 /* Counters read by user space. */
 u64 nr_migrations;
+/* Events lost other than to a full ring (those are counted per ring): */
+u64 nr_lost_cpu;            /* on a CPU beyond the rings (>= nr_cpus) */
+u64 nr_lost_storage;        /* sched_waking could not get the task's storage */
 struct mimic_ring_head rings[MIMIC_MAX_CPUS];
 
 struct {
@@ -155,8 +158,10 @@ static __always_inline struct mimic_slot *reserve(u8 kind, struct task_struct *p
 	u64 pos;
 	u32 idx;
 
-	if (cpu >= nr_cpus || cpu >= MIMIC_MAX_CPUS)
+	if (cpu >= nr_cpus || cpu >= MIMIC_MAX_CPUS) {
+		__sync_fetch_and_add(&nr_lost_cpu, 1);
 		return NULL;
+	}
 	h = &rings[cpu];
 	/* The slack leaves room for a program that interrupts this one on the same CPU. */
 	if (h->reserved - *(volatile u64 *)&h->consumed >= ring_slots - MIMIC_RING_SLACK) {
@@ -263,8 +268,11 @@ int BPF_PROG(mimic_waking, struct task_struct *p)
 	if (ignored(p))
 		return 0;
 	ti = task_info(p);
-	if (!ti)
+	if (!ti) {
+		/* The wakeup that follows would be recorded without its sched_waking facts. */
+		__sync_fetch_and_add(&nr_lost_storage, 1);
 		return 0;
+	}
 	ti->prev_cpu = p->thread_info.cpu;
 	ti->waker_cpu = bpf_get_smp_processor_id();
 	/* On a run queue still (e.g. EEVDF's delayed dequeue): the wakeup places nothing. */

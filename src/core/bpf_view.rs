@@ -20,16 +20,19 @@ pub struct BpfCounts {
 
 impl BpfCounts {
     /// The system as the feature contract describes it, for a task whose previous CPU is
-    /// `prev_cpu` and for which `select_cpu` found `idle_cpu` (negative: none idle).
+    /// `prev_cpu`, for which `select_cpu` found `idle_cpu` (negative: none idle) and whose CPU
+    /// the kernel selected on `waker_cpu` (negative: nothing was selected, e.g. a preempted task).
     /// * runnable = running + queued to user space + held by user space;
     /// * idle CPUs = online − running (never negative: the counters are read one at a time);
-    /// * the previous CPU is idle when it is the idle CPU select_cpu found.
-    pub fn system_view(&self, prev_cpu: i32, idle_cpu: i32) -> SystemView {
+    /// * the previous CPU is idle when it is the idle CPU select_cpu found;
+    /// * the previous CPU is the waker's when the selection ran there.
+    pub fn system_view(&self, prev_cpu: i32, idle_cpu: i32, waker_cpu: i32) -> SystemView {
         let sat = |v: u64| v.min(u32::MAX as u64) as u32;
         SystemView {
             nr_runnable: sat(self.nr_running + self.nr_queued + self.nr_scheduled),
             idle_cpus: sat(self.nr_online_cpus.saturating_sub(self.nr_running)),
             prev_cpu_idle: idle_cpu >= 0 && idle_cpu == prev_cpu,
+            prev_is_waker_cpu: waker_cpu >= 0 && waker_cpu == prev_cpu,
         }
     }
 }
@@ -41,11 +44,13 @@ mod tests {
     #[test]
     fn counters_become_the_contracts_view() {
         let c = BpfCounts { nr_online_cpus: 4, nr_running: 3, nr_queued: 2, nr_scheduled: 1 };
-        assert_eq!(c.system_view(2, 2), SystemView { nr_runnable: 6, idle_cpus: 1, prev_cpu_idle: true });
-        assert!(!c.system_view(2, 1).prev_cpu_idle, "another CPU is idle, not the previous one");
-        assert!(!c.system_view(0, -16).prev_cpu_idle, "no idle CPU (select_cpu's -EBUSY)");
+        assert_eq!(c.system_view(2, 2, 2), SystemView { nr_runnable: 6, idle_cpus: 1, prev_cpu_idle: true, prev_is_waker_cpu: true });
+        assert!(!c.system_view(2, 1, 2).prev_cpu_idle, "another CPU is idle, not the previous one");
+        assert!(!c.system_view(0, -16, 0).prev_cpu_idle, "no idle CPU (select_cpu's -EBUSY)");
+        assert!(!c.system_view(2, 2, 1).prev_is_waker_cpu, "woken from another CPU");
+        assert!(!c.system_view(0, 0, -1).prev_is_waker_cpu, "nothing selected: CPU 0 is not 'no CPU'");
         // Counters read while they change can say more running tasks than CPUs.
         let racy = BpfCounts { nr_online_cpus: 2, nr_running: 3, ..Default::default() };
-        assert_eq!(racy.system_view(0, -1).idle_cpus, 0);
+        assert_eq!(racy.system_view(0, -1, -1).idle_cpus, 0);
     }
 }

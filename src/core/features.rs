@@ -14,7 +14,7 @@
 use crate::task::{Task, TASK_COMM_LEN};
 
 /// Number of features.
-pub const N_FEATURES: usize = 12;
+pub const N_FEATURES: usize = 13;
 
 /// Feature names, in vector order (they are the column names in datasets and model files).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -29,6 +29,7 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "nr_runnable",
     "idle_cpus",
     "prev_cpu_idle",
+    "prev_is_waker_cpu",
     "comm_class",
 ];
 
@@ -45,6 +46,7 @@ pub const FEATURE_DOCS: [&str; N_FEATURES] = [
     "tasks runnable or running on the whole system at decision time, the deciding task not counted",
     "CPUs idle at decision time",
     "1 if the task's previous CPU was idle at decision time, else 0",
+    "1 at a wakeup when the task may run on more than one CPU and its previous CPU is the waker's (the CPU that selected one for it), else 0",
     "stable class of the command name: FNV-1a of comm with digits removed, mod 4096",
 ];
 
@@ -123,6 +125,10 @@ pub struct SystemView {
     pub nr_runnable: u32,
     pub idle_cpus: u32,
     pub prev_cpu_idle: bool,
+    /// A wakeup whose CPU was selected on the task's previous CPU: the waker runs there
+    /// (`try_to_wake_up()` selects on the waking side). False for anything else, and for a task
+    /// allowed on one CPU (the kernel selects nothing for it).
+    pub prev_is_waker_cpu: bool,
 }
 
 /// The kernel's nice → load weight table (kernel/sched/core.c, sched_prio_to_weight).
@@ -169,6 +175,7 @@ pub fn vector(h: &History, t: &TaskAttrs, s: &SystemView) -> [f32; N_FEATURES] {
         s.nr_runnable as f32,
         s.idle_cpus as f32,
         if s.prev_cpu_idle { 1.0 } else { 0.0 },
+        if s.prev_is_waker_cpu { 1.0 } else { 0.0 },
         comm_class(&t.comm) as f32,
     ]
 }
@@ -198,8 +205,15 @@ pub struct QueuedView {
 
 impl QueuedView {
     /// Feed one queued task (at time `now_ns`); returns whether this enqueue is a wakeup.
+    ///
+    /// A wakeup is an enqueue with `SCX_ENQ_WAKEUP`, or a new task's first enqueue, which
+    /// `wake_up_new_task()` makes without that flag (after selecting a CPU on the parent's, or
+    /// not at all for a task allowed on one CPU): the tracer sees both as wakeups
+    /// (`sched_wakeup`, `sched_wakeup_new`). A first enqueue is one for which a CPU was selected
+    /// without the flag, or the first this view sees of a task that never ran.
     pub fn observe(&mut self, task: &Task, now_ns: u64) -> bool {
-        let wakeup = task.flags & SCX_ENQ_WAKEUP != 0;
+        let never_seen = self.history.stops == 0 && self.history.last_wakeup_ns == 0 && task.stop_ts == 0;
+        let wakeup = task.flags & SCX_ENQ_WAKEUP != 0 || task.waker_cpu >= 0 || never_seen;
         if task.stop_ts > task.start_ts && task.stop_ts != self.last_stop_ts {
             let ran = if task.stint_exec_ns != 0 { task.stint_exec_ns } else { task.stop_ts - task.start_ts };
             self.history.on_stop(ran, wakeup, task.stop_ts);

@@ -113,6 +113,9 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
         let cpu = usize::try_from(ev.cpu).ok().filter(|&c| c < nr_cpus);
         // The scheduler's stamps and counters, as of this event.
         let wakeup = matches!(ev.kind, EventKind::Wakeup | EventKind::WakeupNew);
+        // What select_cpu saw: it runs for a wakeup or a new task on the waker's (parent's) CPU,
+        // and the kernel skips it for a task allowed on one CPU.
+        let waker_cpu = if wakeup && ev.nr_cpus_allowed > 1 { ev.waker_cpu } else { -1 };
         match ev.kind {
             EventKind::Stop => {
                 let t = tasks.entry(ev.pid).or_default();
@@ -151,7 +154,8 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             pid: ev.pid,
             cpu: if wakeup { ev.prev_cpu } else { ev.cpu },
             nr_cpus_allowed: ev.nr_cpus_allowed as u64,
-            flags: if wakeup { SCX_ENQ_WAKEUP } else { 0 },
+            // wake_up_new_task() enqueues without the wakeup flag.
+            flags: if ev.kind == EventKind::Wakeup { SCX_ENQ_WAKEUP } else { 0 },
             start_ts: t.start_ts,
             stop_ts: t.stop_ts,
             exec_runtime: 0,
@@ -159,6 +163,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             vtime: 0,
             enq_ts: ev.ts_ns,
             stint_exec_ns: t.last_ran,
+            waker_cpu,
             comm: ev.comm,
             kthread: false,
         };
@@ -173,7 +178,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
         };
         let prev = task.cpu;
         let prev_idle = usize::try_from(prev).ok().and_then(|c| curr.get(c).copied().flatten()) == Some(0);
-        let sched = t.view.vector(&task, &counts.system_view(prev, if prev_idle { prev } else { -1 }));
+        let sched = t.view.vector(&task, &counts.system_view(prev, if prev_idle { prev } else { -1 }, waker_cpu));
         if !known {
             continue;
         }
@@ -213,7 +218,7 @@ mod tests {
     /// One CPU: task 7 runs 100 µs stints between sleeps; the tracer saw the system as the
     /// counters say (nothing else runnable, the CPU idle at each wakeup).
     fn trace(ran_ns: u64) -> Vec<TraceEvent> {
-        let idle_view = SystemView { nr_runnable: 0, idle_cpus: 1, prev_cpu_idle: true };
+        let idle_view = SystemView { nr_runnable: 0, idle_cpus: 1, prev_cpu_idle: true, ..Default::default() };
         let mut v = vec![TraceEvent { next_pid: 0, ..ev(0, EventKind::Stop, 99, 0) }];
         for k in 0..20u64 {
             let t = WARMUP_NS + 1_000_000 + k * 1_000_000;
@@ -234,6 +239,20 @@ mod tests {
         for f in &p.features {
             assert_eq!(f.mismatched, 0, "{f:?}");
         }
+    }
+
+    #[test]
+    fn the_wakers_cpu_agrees_for_tasks_that_may_move() {
+        // The same trace for a task allowed on two CPUs, woken from its own CPU: the tracer
+        // says "previous CPU is the waker's" and so does select_cpu's CPU on the scheduler's path.
+        let mut t = trace(100_000);
+        for e in t.iter_mut().filter(|e| e.pid == 7) {
+            e.nr_cpus_allowed = 2;
+        }
+        let p = measure(&t, 1);
+        let f = p.features.iter().find(|f| f.feature == "prev_is_waker_cpu").unwrap();
+        assert_eq!(f.mismatched, 0, "{p:?}");
+        assert!(f.mean_tracer > 0.4, "the wakeups count as woken on the previous CPU: {f:?}");
     }
 
     #[test]

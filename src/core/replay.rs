@@ -246,6 +246,10 @@ impl Replayer {
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
                 self.tasks.entry(ev.pid).or_default().history.on_wakeup(ev.ts_ns);
+                // The kernel selects a CPU on the waking side, except for a task allowed on one.
+                let mut woken = *ev;
+                woken.sys.prev_is_waker_cpu = ev.nr_cpus_allowed > 1 && ev.waker_cpu >= 0 && ev.prev_cpu == ev.waker_cpu;
+                let ev = &woken;
                 let d = self.decide(ev, Cause::Wakeup);
                 if !ev.chosen_idle && ev.curr_pid > 0 && ev.curr_pid != ev.pid {
                     let row = PreemptRow { ts_ns: ev.ts_ns, phase: self.phase, pid: ev.pid, comm: ev.comm, features: d.features,
@@ -325,7 +329,7 @@ mod tests {
     }
 
     fn sys_at(t: u64) -> SystemView {
-        SystemView { nr_runnable: (t / 1000 % 7) as u32, idle_cpus: (t / 1000 % 3) as u32, prev_cpu_idle: t % 2 == 0 }
+        SystemView { nr_runnable: (t / 1000 % 7) as u32, idle_cpus: (t / 1000 % 3) as u32, prev_cpu_idle: t % 2 == 0, prev_is_waker_cpu: false }
     }
 
     fn scenarios() -> Vec<Scenario> {
@@ -345,12 +349,18 @@ mod tests {
         ]
     }
 
+    /// The CPU that wakes each scenario task: 0, its previous CPU, for pids 11 (allowed on one
+    /// CPU, so nothing is selected) and 12; 1 for pid 10.
+    fn waker_of(pid: i32) -> i32 {
+        if pid == 10 { 1 } else { 0 }
+    }
+
     /// The tracer's view of a scenario: kernel events, merged in time order.
     fn trace_events(sc: &[Scenario]) -> Vec<TraceEvent> {
         let mut evs = Vec::new();
         for s in sc {
             let base = TraceEvent {
-                ts_ns: 0, kind: EventKind::Stop, pid: s.pid, cpu: 0, prev_cpu: 0, waker_cpu: 1, voluntary: false,
+                ts_ns: 0, kind: EventKind::Stop, pid: s.pid, cpu: 0, prev_cpu: 0, waker_cpu: waker_of(s.pid), voluntary: false,
                 ran_ns: 0, chosen_idle: true, next_pid: 0, curr_pid: 0, queued: false, resched: false,
                 nice: s.nice, nr_cpus_allowed: s.cpus, sys: SystemView::default(),
                 comm: Task::comm_from(s.comm),
@@ -380,7 +390,10 @@ mod tests {
             let mut view = QueuedView::default();
             let (mut start_ts, mut stop_ts) = (0, 0);
             for a in &s.acts {
+                let mut first_enqueue = start_ts == 0 && stop_ts == 0;
                 let (now, flags) = match *a {
+                    // A new task's first enqueue has no wakeup flag (wake_up_new_task()).
+                    Act::Wake(t) if std::mem::take(&mut first_enqueue) => (t, 0),
                     Act::Wake(t) => (t, SCX_ENQ_WAKEUP),
                     Act::Run(start, stop, block) => {
                         start_ts = start;
@@ -390,12 +403,20 @@ mod tests {
                     }
                 };
                 let task = Task { pid: s.pid, cpu: 0, nr_cpus_allowed: s.cpus as u64, flags, start_ts, stop_ts,
-                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, stint_exec_ns: 0, comm: Task::comm_from(s.comm),
+                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, stint_exec_ns: 0,
+                                  waker_cpu: if matches!(a, Act::Wake(_)) && s.cpus > 1 { waker_of(s.pid) } else { -1 },
+                                  comm: Task::comm_from(s.comm),
                                   kthread: false };
                 view.observe(&task, now);
                 // The tracer's scan at a switch counts the preempted task itself; both sides
                 // leave the deciding task out (see Replayer::push).
-                let sys = if flags == 0 { SystemView { nr_runnable: sys_at(now).nr_runnable.saturating_sub(1), ..sys_at(now) } } else { sys_at(now) };
+                let requeue = matches!(a, Act::Run(..));
+                let base = sys_at(now);
+                let sys = SystemView {
+                    nr_runnable: if requeue { base.nr_runnable.saturating_sub(1) } else { base.nr_runnable },
+                    prev_is_waker_cpu: task.waker_cpu >= 0 && task.waker_cpu == task.cpu,
+                    ..base
+                };
                 out.push((s.pid, now, view.vector(&task, &sys)));
             }
         }

@@ -36,6 +36,10 @@ pub struct Task {
     /// The CPU time the kernel accounted to the task's last stint (the growth of
     /// `p->se.sum_exec_runtime` while it ran), ns; 0 if unknown. The stint the tracer records.
     pub stint_exec_ns: u64,
+    /// The CPU on which the kernel selected this enqueue's CPU (`ops.select_cpu` runs on the
+    /// waking side: the waker's CPU; for a new task, its parent's), negative when nothing was
+    /// selected (a preempted task, a task allowed on one CPU).
+    pub waker_cpu: i32,
     /// Executable name, NUL-padded. Any process can choose it (`prctl(PR_SET_NAME)`, or a write
     /// to /proc/self/comm), so it never grants anything by itself.
     pub comm: [u8; TASK_COMM_LEN],
@@ -75,7 +79,7 @@ mod tests {
         let c = Task::comm_from("a-very-long-command-name");
         assert_eq!(c[15], 0);
         let t = Task { pid: 1, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 10, stop_ts: 4,
-                       exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, comm: c, kthread: false };
+                       exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: c, kthread: false };
         assert_eq!(t.comm_bytes(), b"a-very-long-com");
         assert_eq!(t.last_burst_ns(), 0, "stop before start means unknown, not a huge burst");
     }

@@ -150,6 +150,9 @@ enum Cmd {
     /// Replay recorded traces (events.parquet) through the tracer's and the scheduler's feature
     /// paths and report, per feature, the share of decisions where they disagree (> 1% fails).
     Parity(parity::ParityArgs),
+    /// Derive datasets' slice, placement and preemption tables again from their recorded events
+    /// (events.parquet), after the feature contract changed; meta.json gets the new row counts.
+    Rederive(trace::rederive::RederiveArgs),
     /// Measure what tracing costs (in the guest).
     ///
     /// Runs BENCHMARK alternately without and with
@@ -357,10 +360,13 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Train(args) => args.run(),
         Cmd::Inspect(args) => args.run(),
         Cmd::Parity(args) => args.run(),
+        Cmd::Rederive(args) => args.run().map(|()| true),
         Cmd::TraceOverhead(args) => args.run(),
         Cmd::Workload { mix, workloads } => {
             let path = workload::resolve(&mix, &workloads)?;
-            let failures = workload::run(&workload::Mix::load(&path)?)?;
+            let mix = workload::Mix::load(&path)?;
+            workload::stop_on_signal()?;
+            let failures = workload::run(&mix)?;
             anyhow::ensure!(failures == 0, "{}: {failures} command run(s) failed (see the warnings above)", path.display());
             Ok(true)
         }

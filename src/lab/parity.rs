@@ -15,7 +15,10 @@ pub const MAX_MISMATCH: f64 = 0.01;
 
 /// Measure one dataset (its `events.parquet`, its CPU count from `meta.json`).
 pub fn measure_dataset(dir: &Path) -> Result<Parity> {
-    let events = dataset::read_events(&dir.join(EVENTS_FILE))?;
+    let mut events = dataset::read_events(&dir.join(EVENTS_FILE))?;
+    // In the order the replay uses (a dataset recorded before a change of that order keeps its
+    // file order).
+    crate::trace::sort_by_time(&mut events);
     let meta_path = dir.join(META_FILE);
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path)
         .with_context(|| format!("{}: cannot read", meta_path.display()))?)

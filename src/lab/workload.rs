@@ -8,16 +8,23 @@
 //! commands = ["stress-ng --cpu {cpus} -t {seconds}s --temp-path /tmp"]
 //! ```
 //! Phases run one after the other; the commands of a phase run together, each restarted if it
-//! ends before the phase does, and all are stopped when the phase ends. Placeholders: `{seconds}`
+//! ends before the phase does, and all are stopped when the phase ends — each command with
+//! everything it started (its own process group): a compiler or compressor still running when
+//! its loop is stopped would otherwise go on into the next phase and past the end of a trace.
+//! Placeholders: `{seconds}`
 //! (the phase length), `{cpus}` (online CPUs), `{perf}` (the perf binary: Debian installs it as
 //! perf_<version>).
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use log::info;
+
+use crate::child;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,18 +98,29 @@ pub fn expand(cmd: &str, seconds: u64) -> String {
     cmd.replace("{seconds}", &seconds.to_string()).replace("{cpus}", &cpus.to_string()).replace("{perf}", &perf_binary())
 }
 
+/// Start a command in a process group of its own, so that stopping it stops what it started.
 fn spawn(cmd: &str) -> Result<Child> {
-    Command::new("sh").args(["-c", &format!("exec {cmd}")]).stdin(Stdio::null()).stdout(Stdio::null()).spawn()
+    Command::new("sh").args(["-c", &format!("exec {cmd}")]).stdin(Stdio::null()).stdout(Stdio::null())
+        .process_group(0).spawn()
         .with_context(|| format!("cannot start: {cmd}"))
 }
 
-fn stop(children: &mut Vec<Child>) {
+/// How long a stopped command's group has to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Stop each command and everything it started: SIGTERM to its group, then SIGKILL to what is
+/// left after the grace time (a shell loop's current compiler ignores nothing, but a child that
+/// traps SIGTERM must not outlive its phase).
+pub fn stop(children: &mut Vec<Child>) {
     for c in children.iter() {
-        // SAFETY: kill(2) on our own children.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        child::signal_group(c, libc::SIGTERM);
     }
+    let deadline = Instant::now() + STOP_GRACE;
     for c in children.iter_mut() {
-        let _ = c.wait();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = child::wait_timeout(c, left);
+        // The leader may be gone while others in its group are not: kill the group either way.
+        child::kill_group(c);
     }
     children.clear();
 }
@@ -120,16 +138,29 @@ pub fn mark_phase(k: u32) {
     }
 }
 
+/// Set when the mix must stop early (SIGINT/SIGTERM to `mimic workload`; see [`stop_on_signal`]).
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Stop the mix — the running phase's commands and everything they started — on SIGINT or
+/// SIGTERM, instead of dying and leaving them running.
+pub fn stop_on_signal() -> Result<()> {
+    ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed)).context("cannot install the SIGINT/SIGTERM handler")
+}
+
 /// Run the whole mix. Returns how many command runs failed (non-zero exit before being stopped).
 pub fn run(mix: &Mix) -> Result<u32> {
     let mut failures = 0;
     for (k, p) in mix.phases.iter().enumerate() {
+        if STOP.load(Ordering::Relaxed) {
+            info!("stopped before phase {}", p.name);
+            break;
+        }
         info!("phase {} ({} s): {}", p.name, p.seconds, p.commands.join(" | "));
         mark_phase(k as u32 + 1);
         let cmds: Vec<String> = p.commands.iter().map(|c| expand(c, p.seconds)).collect();
         let end = Instant::now() + Duration::from_secs(p.seconds);
         let mut children: Vec<Child> = cmds.iter().map(|c| spawn(c)).collect::<Result<_>>()?;
-        while Instant::now() < end {
+        while Instant::now() < end && !STOP.load(Ordering::Relaxed) {
             for (i, c) in children.iter_mut().enumerate() {
                 if let Ok(Some(st)) = c.try_wait() {
                     if !st.success() {
@@ -150,6 +181,27 @@ pub fn run(mix: &Mix) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopping_a_phase_stops_what_its_commands_started() {
+        // A command whose shell loop starts a long job, as the compile and compress phases do:
+        // when the phase ends, the job must end with it.
+        let dir = std::env::temp_dir().join(format!("mimic-workload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("job.pid");
+        let m = Mix::parse(&format!(
+            "description = \"d\"\n[[phase]]\nname = \"a\"\nseconds = 1\ncommands = [\"sh -c 'sleep 60 & echo $! > {}; wait'\"]\n",
+            pidfile.display())).unwrap();
+        let t = Instant::now();
+        assert_eq!(run(&m).unwrap(), 0);
+        assert!(t.elapsed() < Duration::from_secs(10), "the phase took {:?}", t.elapsed());
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // Gone, or a zombie waiting for init to reap it: not running either way.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+            .and_then(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()).map(str::to_string));
+        assert!(matches!(state.as_deref(), None | Some("Z") | Some("X")), "the job {pid} still runs: {state:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_and_rejects() {

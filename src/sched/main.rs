@@ -327,7 +327,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
             nr_queued: *self.bpf.nr_queued_mut(),
             nr_scheduled: *self.bpf.nr_scheduled_mut(),
         };
-        Context { idle_cpu, sys: counts.system_view(task.cpu, idle_cpu), now_ns: self.started.elapsed().as_nanos() as u64 }
+        Context { idle_cpu, sys: counts.system_view(task.cpu, idle_cpu, task.waker_cpu), now_ns: self.started.elapsed().as_nanos() as u64 }
     }
 
     /// After a CPU went online or offline, read the online CPUs again: the BPF side moved the
@@ -453,6 +453,7 @@ fn to_task(q: &QueuedTask) -> Task {
         vtime: q.vtime,
         enq_ts: q.enq_ts,
         stint_exec_ns: q.stint_exec,
+        waker_cpu: q.waker_cpu,
         comm,
         // Priority is never granted on a name (any process can choose it): the BPF side reads
         // PF_KTHREAD, which only the kernel sets.

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use super::{heuristic, is_critical, Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::features::QueuedView;
-use crate::features::SCX_ENQ_WAKEUP;
 use crate::model::{Model, ModelKind, PREEMPT_YES};
 use crate::stats::{ModelStats, SchedCounters};
 use crate::table::TaskTable;
@@ -117,11 +116,11 @@ impl Policy for Learned<'_> {
         self.decisions += 1;
         let t0 = (self.decisions % INFERENCE_SAMPLE_EVERY == 1).then(Instant::now);
         let (state, new) = self.tasks.entry(task.pid);
-        state.view.observe(task, ctx.now_ns);
+        // A new task's first enqueue counts as a wakeup, as in the traces (see QueuedView::observe).
+        let wakeup = state.view.observe(task, ctx.now_ns);
         let x = state.view.vector(task, &ctx.sys);
         let slice_class = self.models.slice.predict(&x);
         let place_class = self.models.placement.predict(&x);
-        let wakeup = task.flags & SCX_ENQ_WAKEUP != 0;
         // The preemption model was trained on wakeups only (a preempted task going back to the
         // queue is not a preemption question).
         let model_preempt = self.preempt == PreemptRule::Model && wakeup && self.models.preempt.predict(&x) == PREEMPT_YES;
@@ -200,7 +199,7 @@ mod tests {
     }
 
     fn task(pid: i32, cpu: i32) -> Task {
-        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0,
+        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1,
                comm: Task::comm_from("x"), kthread: false }
     }
 
@@ -260,7 +259,8 @@ mod tests {
         let (yes, no) = (models(1), models(0));
         let mut p = Learned::new(&yes, 1_500_000, 20_000_000, PreemptRule::Model, 0);
         assert!(p.decide(&task(1, 0), &ctx).preempt, "a wakeup, and the model says preempt");
-        assert!(!p.decide(&Task { flags: 0, ..task(2, 0) }, &ctx).preempt, "a requeue is not a preemption question");
+        assert!(!p.decide(&Task { flags: 0, start_ts: 500, stop_ts: 900, ..task(2, 0) }, &ctx).preempt, "a requeue (it ran) is not a preemption question");
+        assert!(p.decide(&Task { flags: 0, ..task(3, 0) }, &ctx).preempt, "a new task's first enqueue (no wakeup flag, never ran) is a wakeup");
         let mut p = Learned::new(&no, 1_500_000, 20_000_000, PreemptRule::Model, 0);
         assert!(!p.decide(&task(1, 0), &ctx).preempt, "the model says no");
         let mut p = Learned::new(&yes, 1_500_000, 20_000_000, PreemptRule::Off, 0);

@@ -70,9 +70,10 @@ impl TraceArgs {
         // The dataset is written either way; a run that lost events or whose workload failed
         // must not pass for a good one.
         let mut failed = Vec::new();
-        if s.dropped > 0 && !accept_loss {
-            failed.push(format!("{} events were lost (a ring was full): the dataset is incomplete \
-                                 (--accept-loss keeps it anyway)", s.dropped));
+        let lost = s.lost.describe();
+        if !lost.is_empty() && !accept_loss {
+            failed.push(format!("events were lost ({}): the dataset is incomplete (--accept-loss keeps it anyway)",
+                                lost.join(", ")));
         }
         if s.stopped_by == "workload finished" && s.workload_exit_code != Some(0) {
             failed.push(format!("the workload failed (exit {:?}): {}", s.workload_exit_code, s.workload));

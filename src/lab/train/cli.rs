@@ -7,11 +7,14 @@ use anyhow::Result;
 use crate::{dataset, train};
 use scx_mimic::model::ModelKind;
 
-/// `--class-weight`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ClassWeight {
-    Balanced,
-    None,
+/// `--class-weight`: `balanced` (α = 1), `none` (α = 0) or the power α itself, in [0, 1].
+pub fn parse_class_weight(s: &str) -> Result<f32, String> {
+    match s {
+        "balanced" => Ok(1.0),
+        "none" => Ok(0.0),
+        _ => s.parse::<f32>().ok().filter(|a| (0.0..=1.0).contains(a))
+            .ok_or_else(|| format!("'{s}': expected balanced, none or a power between 0 and 1")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,9 +39,12 @@ pub struct TrainArgs {
     pub entropy: bool,
     /// Class weights: balanced (each class weighs as much as any other in every split, so the
     /// trees learn the rare decisions — a preemption, a move to another CPU — instead of the
-    /// majority class) or none (every row weighs 1).
-    #[arg(long, value_enum, default_value = "balanced")]
-    pub class_weight: ClassWeight,
+    /// majority class), none (every row weighs 1), or a power α of the balanced weights between
+    /// the two. The default 0.75 is what scored best on the shipped data: beside balanced, the
+    /// same or better balanced accuracy and 1–3 points more macro-F1 for all three models (the
+    /// rare classes are predicted less often where they are not).
+    #[arg(long, value_parser = parse_class_weight, default_value = "0.75")]
+    pub class_weight: f32,
     /// Fraction of each phase of each run held out as the test set: that share of its 20 time
     /// blocks, evenly spaced through the phase.
     #[arg(long, default_value_t = 0.2)]
@@ -81,7 +87,7 @@ impl TrainArgs {
             datasets: dataset::find_datasets(&datasets)?,
             out,
             params: train::fit::Params { max_depth, min_samples_split, min_samples_leaf, entropy,
-                                         balanced: class_weight == ClassWeight::Balanced },
+                                         class_weight_power: class_weight },
             test_frac,
             max_train_rows,
             seed,
@@ -113,5 +119,21 @@ impl InspectArgs {
         let InspectArgs { model, dot } = self;
         print!("{}", train::inspect(&model, dot)?);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_weight_takes_names_or_a_power_and_refuses_the_rest() {
+        assert_eq!(parse_class_weight("balanced"), Ok(1.0));
+        assert_eq!(parse_class_weight("none"), Ok(0.0));
+        assert_eq!(parse_class_weight("0.75"), Ok(0.75));
+        for bad in ["1.5", "-0.1", "NaN", "heavy"] {
+            let e = parse_class_weight(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("between 0 and 1"), "{e}");
+        }
     }
 }

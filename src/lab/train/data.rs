@@ -42,6 +42,8 @@ pub struct Rows {
     pub ts: Vec<u64>,
     /// Slice rows: the stint ended by blocking (false: EEVDF preempted it). Others: false.
     pub blocked: Vec<bool>,
+    /// Slice rows: the stint's length, ns. Others: 0.
+    pub stint_ns: Vec<u64>,
 }
 
 impl Rows {
@@ -53,13 +55,15 @@ impl Rows {
         self.y.is_empty()
     }
 
-    pub(super) fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, phase: u32, ts: u64, blocked: bool) {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push(&mut self, x: [f32; N_FEATURES], y: usize, run: &str, phase: u32, ts: u64, blocked: bool, stint_ns: u64) {
         self.x.push(x);
         self.y.push(y);
         self.run.push(run.to_string());
         self.phase.push(phase);
         self.ts.push(ts);
         self.blocked.push(blocked);
+        self.stint_ns.push(stint_ns);
     }
 
     pub fn select(&self, idx: &[usize]) -> Rows {
@@ -70,6 +74,7 @@ impl Rows {
             phase: idx.iter().map(|&i| self.phase[i]).collect(),
             ts: idx.iter().map(|&i| self.ts[i]).collect(),
             blocked: idx.iter().map(|&i| self.blocked[i]).collect(),
+            stint_ns: idx.iter().map(|&i| self.stint_ns[i]).collect(),
         }
     }
 }
@@ -100,14 +105,15 @@ pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows, placement
                 x[k] = c.get(i).with_context(|| format!("{}: null in column '{}' row {i}", path.display(), FEATURE_NAMES[k]))?;
                 anyhow::ensure!(x[k].is_finite(), "{}: column '{}' row {i} is {}", path.display(), FEATURE_NAMES[k], x[k]);
             }
-            let mut blocked = false;
+            let (mut blocked, mut stint_ns) = (false, 0);
             let y = match table {
                 Table::Slice => {
                     blocked = vol.unwrap().get(i).unwrap_or(false);
                     if slice_rows == SliceRows::Preempted && blocked {
                         continue;
                     }
-                    slice_class(ran.unwrap().get(i).unwrap_or(0))
+                    stint_ns = ran.unwrap().get(i).unwrap_or(0);
+                    slice_class(stint_ns)
                 }
                 Table::Placement => {
                     if placement_rows == PlacementRows::Choice && !choice.unwrap().get(i).unwrap_or(false) {
@@ -119,7 +125,7 @@ pub fn load(datasets: &[PathBuf], table: Table, slice_rows: SliceRows, placement
                 }
                 Table::Preempt => usize::from(preempted.unwrap().get(i).unwrap_or(false)),
             };
-            rows.push(x, y, runs.get(i).unwrap_or(""), phases.get(i).unwrap_or(0), ts.get(i).unwrap_or(0), blocked);
+            rows.push(x, y, runs.get(i).unwrap_or(""), phases.get(i).unwrap_or(0), ts.get(i).unwrap_or(0), blocked, stint_ns);
         }
     }
     Ok(rows)
@@ -191,7 +197,7 @@ mod tests {
         let mut rows = Rows::default();
         for run in ["a", "b"] {
             for t in 0..1000u64 {
-                rows.push([0.0; N_FEATURES], 0, run, 0, 1_000_000 + t * 1000, false);
+                rows.push([0.0; N_FEATURES], 0, run, 0, 1_000_000 + t * 1000, false, 0);
             }
         }
         let (train, test) = split(&rows, 0.2, usize::MAX, 1);
@@ -217,10 +223,10 @@ mod tests {
         // the run) in one block, train or test by chance; per phase, it is in both.
         let mut rows = Rows::default();
         for t in 0..970u64 {
-            rows.push([0.0; N_FEATURES], 0, "a", 1, t * 1000, false);
+            rows.push([0.0; N_FEATURES], 0, "a", 1, t * 1000, false, 0);
         }
         for t in 970..1000u64 {
-            rows.push([0.0; N_FEATURES], 1, "a", 2, t * 1000, false);
+            rows.push([0.0; N_FEATURES], 1, "a", 2, t * 1000, false, 0);
         }
         let (train, test) = split(&rows, 0.2, usize::MAX, 1);
         for phase in [1, 2] {

@@ -17,16 +17,17 @@ pub struct Params {
     /// Minimum samples (weight) in each leaf.
     pub min_samples_leaf: f32,
     pub entropy: bool,
-    /// Weigh each class by the inverse of its frequency (scikit-learn's
-    /// `class_weight="balanced"`: w_c = n / (classes × n_c)), so a rare class counts as much as a
-    /// common one in every split — the tree then learns the minority decisions instead of the
-    /// majority class. Min-sample limits are then in weight, which averages 1 per row.
-    pub balanced: bool,
+    /// Class weights, as a power α of the balanced ones: w_c = (n / (classes × n_c))^α.
+    /// α = 1 is scikit-learn's `class_weight="balanced"` (a rare class counts as much as a common
+    /// one in every split, so the tree learns the minority decisions instead of the majority
+    /// class); α = 0 weighs every row 1; in between tempers the rare classes' weight, trading a
+    /// little recall on them for precision. Min-sample limits are in weight.
+    pub class_weight_power: f32,
 }
 
-/// Per-row weights: 1, or with `balanced` the inverse frequency of the row's class.
-pub fn class_weights(y: &[usize], balanced: bool) -> Vec<f32> {
-    if !balanced {
+/// Per-row weights: the balanced weight of the row's class raised to `power` (0: all 1).
+pub fn class_weights(y: &[usize], power: f32) -> Vec<f32> {
+    if power == 0.0 {
         return vec![1.0; y.len()];
     }
     let mut counts: std::collections::BTreeMap<usize, usize> = Default::default();
@@ -34,7 +35,7 @@ pub fn class_weights(y: &[usize], balanced: bool) -> Vec<f32> {
         *counts.entry(c).or_default() += 1;
     }
     let (n, k) = (y.len() as f64, counts.len() as f64);
-    y.iter().map(|c| (n / (k * counts[c] as f64)) as f32).collect()
+    y.iter().map(|c| (n / (k * counts[c] as f64)).powf(power as f64) as f32).collect()
 }
 
 pub type Tree = DecisionTree<f64, usize>;
@@ -47,7 +48,7 @@ pub fn fit(rows: &Rows, idx: &[usize], p: &Params) -> Result<Tree> {
     anyhow::ensure!(!idx.is_empty(), "no training rows");
     let x = records(rows, idx);
     let labels: Vec<usize> = idx.iter().map(|&i| rows.y[i]).collect();
-    let weights = Array1::from(class_weights(&labels, p.balanced));
+    let weights = Array1::from(class_weights(&labels, p.class_weight_power));
     let ds = Dataset::new(x, Array1::from(labels)).with_weights(weights);
     DecisionTree::params()
         .split_quality(if p.entropy { SplitQuality::Entropy } else { SplitQuality::Gini })
@@ -128,10 +129,10 @@ mod tests {
                 *v = (rng.next() % 10_000) as f32 / 7.0;
             }
             let y = if x[1] < 500.3 { 0 } else if x[4] < 900.1 { 1 } else { 2 };
-            rows.push(x, y, "r", 0, 0, false);
+            rows.push(x, y, "r", 0, 0, false, 0);
         }
         let idx: Vec<usize> = (0..rows.x.len()).collect();
-        let tree = fit(&rows, &idx[..2000], &Params { max_depth: 8, min_samples_split: 2.0, min_samples_leaf: 1.0, entropy: false, balanced: false }).unwrap();
+        let tree = fit(&rows, &idx[..2000], &Params { max_depth: 8, min_samples_split: 2.0, min_samples_leaf: 1.0, entropy: false, class_weight_power: 0.0 }).unwrap();
         let flat = flatten(&tree);
         let model = scx_mimic::model::Model {
             format: scx_mimic::model::FORMAT_NAME.into(),
@@ -154,11 +155,15 @@ mod tests {
     #[test]
     fn balanced_weights_make_a_rare_class_count_as_much_as_a_common_one() {
         let y = [0, 0, 0, 0, 0, 0, 0, 1];
-        let w = class_weights(&y, true);
+        let w = class_weights(&y, 1.0);
         assert_eq!((w[0], w[7]), (8.0 / 14.0, 4.0));
         let total = |c: usize| y.iter().zip(&w).filter(|(&k, _)| k == c).map(|(_, &v)| v).sum::<f32>();
         assert!((total(0) - total(1)).abs() < 1e-6, "each class weighs n/2");
-        assert_eq!(class_weights(&y, false), vec![1.0; 8]);
+        assert_eq!(class_weights(&y, 0.0), vec![1.0; 8]);
+        // Tempered (α = 0.5): the square roots, so the rare class weighs more than a row, less
+        // than balanced.
+        let t = class_weights(&y, 0.5);
+        assert!((t[7] - 2.0).abs() < 1e-6 && (t[0] - (8.0f32 / 14.0).sqrt()).abs() < 1e-6, "{t:?}");
         // And it changes what the tree learns: a 2% class that a plain tree never predicts
         // (its leaves vote by count) is found with balanced weights.
         let mut rows = Rows::default();
@@ -168,12 +173,12 @@ mod tests {
             x[0] = (rng.next() % 1000) as f32;
             // Class 1 is 2% of rows; where x0 >= 900 it is a third of them, never the majority.
             let y = usize::from(x[0] >= 900.0 && i % 3 == 0 && rng.next() % 100 < 60);
-            rows.push(x, y, "r", 0, 0, false);
+            rows.push(x, y, "r", 0, 0, false, 0);
         }
         let idx: Vec<usize> = (0..rows.x.len()).collect();
-        let p = Params { max_depth: 4, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, balanced: false };
+        let p = Params { max_depth: 4, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, class_weight_power: 0.0 };
         let found = |p: &Params| linfa_predict(&fit(&rows, &idx, p).unwrap(), &rows, &idx).iter().filter(|&&c| c == 1).count();
         assert_eq!(found(&p), 0, "unweighted: the rare class is never the majority of a leaf");
-        assert!(found(&Params { balanced: true, ..p }) > 0, "balanced: the region where it lives is predicted as it");
+        assert!(found(&Params { class_weight_power: 1.0, ..p }) > 0, "balanced: the region where it lives is predicted as it");
     }
 }

@@ -80,9 +80,34 @@ pub fn majority_baseline(train_y: &[usize], test_y: &[usize], class_names: &[Str
     evaluate(test_y, &vec![c; test_y.len()], class_names)
 }
 
+/// Of the stints of at least `min_ns`, the share whose predicted budget is within a factor of 2
+/// of the stint (stint/2 ≤ budget ≤ 2·stint): the learning issue's measure for a slice model
+/// read as a regression. `stints` and `budgets` in ns, row for row. None when no stint qualifies.
+pub fn within_factor_2(stints: &[u64], budgets: &[u64], min_ns: u64) -> Option<f64> {
+    let (mut n, mut ok) = (0u64, 0u64);
+    for (&s, &b) in stints.iter().zip(budgets) {
+        if s < min_ns {
+            continue;
+        }
+        n += 1;
+        ok += u64::from(b.saturating_mul(2) >= s && b <= s.saturating_mul(2));
+    }
+    (n > 0).then(|| ok as f64 / n as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_a_factor_of_2_counts_both_sides_and_skips_short_stints() {
+        // Stints 1 ms: budgets 0.5 and 2 ms are in (the edges), 0.49 and 2.01 ms are not; the
+        // 50 µs stint is below the 100 µs floor and not counted at all.
+        let stints = [1_000_000, 1_000_000, 1_000_000, 1_000_000, 50_000];
+        let budgets = [500_000, 2_000_000, 490_000, 2_010_000, 20_000_000];
+        assert_eq!(within_factor_2(&stints, &budgets, 100_000), Some(0.5));
+        assert_eq!(within_factor_2(&[50_000], &[50_000], 100_000), None);
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

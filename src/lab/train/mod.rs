@@ -140,6 +140,7 @@ pub fn train_one(opts: &TrainOpts, kind: ModelKind) -> Result<serde_json::Value>
     info!("{name}: {} rows loaded in {load_s:.2}s: {} train, {} test", rows.len(), train_idx.len(), test_idx.len());
     let cls = classes(kind);
     let class_names: Vec<String> = cls.iter().map(|c| c.name.clone()).collect();
+    let cls_budgets: Vec<u64> = cls.iter().map(|c| c.slice_ns).collect();
 
     // Hyper-parameters: a grid search on a validation split of the training part.
     let mut params = opts.params;
@@ -221,6 +222,23 @@ pub fn train_one(opts: &TrainOpts, kind: ModelKind) -> Result<serde_json::Value>
                               |i| (rows.run[i].clone(), rows.phase[i]),
                               |(run, p)| json!({"run": run, "phase": p, "name": names.get(&(run.clone(), *p)).cloned().unwrap_or_default()}));
     let permutation = permutation_importance(&model, &rows, &test_idx, &class_names, test_m.balanced_accuracy, opts.seed);
+    // The slice model read as a regression: is the budget it gives within a factor of 2 of the
+    // stint, for stints of 100 µs or more? Beside it, the same for the majority class's budget
+    // and for the heuristic's fixed 1.5 ms slice.
+    let within_2x = if kind == ModelKind::Slice {
+        let stints: Vec<u64> = test_idx.iter().map(|&i| rows.stint_ns[i]).collect();
+        let budget = |c: usize| cls_budgets[c];
+        let share = |b: Vec<u64>| metrics::within_factor_2(&stints, &b, 100_000);
+        json!({
+            "min_stint_us": 100,
+            "stints": stints.iter().filter(|&&s| s >= 100_000).count(),
+            "model": share(flat_test.iter().map(|&c| budget(c)).collect()),
+            "majority": share(vec![budget(majority); stints.len()]),
+            "fixed_1500us": share(vec![1_500_000; stints.len()]),
+        })
+    } else {
+        serde_json::Value::Null
+    };
     let per_stint_end = if kind == ModelKind::Slice {
         breakdown(&rows, &test_idx, &flat_test, majority, &class_names, |i| rows.blocked[i],
                   |&b| json!(if b { "blocked" } else { "preempted" }))
@@ -253,6 +271,7 @@ pub fn train_one(opts: &TrainOpts, kind: ModelKind) -> Result<serde_json::Value>
         "majority_baseline": {"class": class_names[majority], "test": baseline_m},
         "test_per_phase": per_phase,
         "test_per_stint_end": per_stint_end,
+        "test_within_factor_2": within_2x,
         "flat_vs_linfa_disagreements": 0,
         "feature_importance": FEATURE_NAMES.iter().zip(&importance).map(|(n, v)| json!({"feature": n, "importance": v})).collect::<Vec<_>>(),
         "permutation_importance": FEATURE_NAMES.iter().zip(&permutation)
@@ -284,6 +303,11 @@ pub fn print_report(r: &serde_json::Value) {
     let b = &r["majority_baseline"]["test"];
     println!("majority  accuracy {}   balanced accuracy {}   macro-F1 {}   (always '{}')",
              pct(&b["accuracy"]), pct(&b["balanced_accuracy"]), pct(&b["macro_f1"]), r["majority_baseline"]["class"].as_str().unwrap_or("?"));
+    let w = &r["test_within_factor_2"];
+    if !w.is_null() {
+        println!("budget within 2x of the stint (stints >= 100 µs, {}): model {}   majority {}   fixed 1.5 ms {}",
+                 w["stints"], pct(&w["model"]), pct(&w["majority"]), pct(&w["fixed_1500us"]));
+    }
     for p in r["test_per_phase"].as_array().into_iter().flatten() {
         let name = format!("{}/{} {}", p["group"]["run"].as_str().unwrap_or(""), p["group"]["phase"], p["group"]["name"].as_str().unwrap_or(""));
         println!("  {:<34} {:>7} rows  accuracy {:>6}  balanced {:>6}  (majority {:>6})", name, p["rows"], pct(&p["accuracy"]),
@@ -382,7 +406,7 @@ mod tests {
         let opts = |o: PathBuf| TrainOpts {
             datasets: datasets.clone(),
             out: o,
-            params: Params { max_depth: 10, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, balanced: true },
+            params: Params { max_depth: 10, min_samples_split: 2.0, min_samples_leaf: 20.0, entropy: false, class_weight_power: 0.75 },
             test_frac: 0.2,
             max_train_rows: 30_000,
             seed: 3,

@@ -146,6 +146,7 @@ pub struct QueuedTask {
     pub rl_flags: u64,                 // RL_TASK_* flags
     pub enq_ts: u64,                   // When the task was queued to user space (same clock as start_ts/stop_ts)
     pub stint_exec: u64,               // CPU time the kernel accounted to the last stint, ns
+    pub waker_cpu: i32,                // CPU that selected this enqueue's CPU (the waker's), -1: none
     pub comm: [c_char; TASK_COMM_LEN], // Task's executable name
 }
 
@@ -246,6 +247,7 @@ impl EnqueuedMessage {
             rl_flags: self.inner.rl_flags,
             enq_ts: self.inner.enq_ts,
             stint_exec: self.inner.stint_exec,
+            waker_cpu: self.inner.waker_cpu,
             comm: self.inner.comm,
         }
     }

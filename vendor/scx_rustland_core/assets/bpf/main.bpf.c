@@ -240,6 +240,12 @@ struct task_ctx {
 	 * Up to when the task's deadline accounts for its run time (keep_prev()).
 	 */
 	u64 deadline_at;
+
+	/*
+	 * The CPU that ran ops.select_cpu() for the pending wakeup (the waker's:
+	 * try_to_wake_up() selects on the waking side), -1 when none is pending.
+	 */
+	s32 waker_cpu;
 };
 
 /* Map that contains task-local storage. */
@@ -808,6 +814,11 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 {
 	s32 cpu, this_cpu = bpf_get_smp_processor_id();
 	bool is_this_cpu_allowed = bpf_cpumask_test_cpu(this_cpu, p->cpus_ptr);
+	struct task_ctx *tctx = try_lookup_task_ctx(p);
+
+	/* Remember the waker's CPU for the enqueue that follows (get_task_info()). */
+	if (tctx)
+		tctx->waker_cpu = this_cpu;
 
 	/*
 	 * Make sure @prev_cpu is usable, otherwise try to move close to
@@ -929,6 +940,14 @@ static void get_task_info(struct queued_task_ctx *task,
 	task->enq_ts = scx_bpf_now();
 	task->stint_exec = p->se.sum_exec_runtime > tctx->start_exec ?
 			   p->se.sum_exec_runtime - tctx->start_exec : 0;
+	/*
+	 * The waker's CPU belongs to the enqueue right after ops.select_cpu():
+	 * a wakeup, or a new task's first enqueue (no SCX_ENQ_WAKEUP, but
+	 * selected on the parent's CPU). Used once, so a later enqueue without
+	 * a selection (a preempted task) never reports a stale one.
+	 */
+	task->waker_cpu = tctx->waker_cpu;
+	tctx->waker_cpu = -1;
 
 	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
 }
@@ -1598,6 +1617,8 @@ s32 BPF_STRUCT_OPS(rustland_init_task, struct task_struct *p,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!tctx)
 		return -ENOMEM;
+	/* Task storage starts zeroed, and 0 is a CPU: no wakeup is pending yet. */
+	tctx->waker_cpu = -1;
 
 	return 0;
 }

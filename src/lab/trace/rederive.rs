@@ -1,0 +1,149 @@
+//! `mimic rederive`: derive a dataset's decision tables again from its recorded events.
+//!
+//! A dataset keeps the tracer's raw events (`events.parquet`); the slice, placement and
+//! preemption tables are what the feature contract (`scx_mimic::replay`) made of them. When the
+//! contract changes — a feature added or redefined — the tables are derived again from the same
+//! events, on the host, without recording anew: the decisions are still EEVDF's, only what is
+//! computed from them changes. `meta.json` keeps everything the recording said and gets the new
+//! row counts, plus when and with how many features the tables were derived.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use crate::dataset::{self, EVENTS_FILE, META_FILE};
+use crate::util::{now_rfc3339, write_atomic};
+use scx_mimic::features::N_FEATURES;
+use scx_mimic::replay::{Replayer, TraceEvent};
+
+/// The rows the contract derives from a recording.
+pub struct Derived {
+    pub replayer: Replayer,
+}
+
+/// Replay `events` (in time order) through the feature contract.
+pub fn derive(events: &[TraceEvent]) -> Derived {
+    let mut r = Replayer::new();
+    for ev in events {
+        r.push(ev);
+    }
+    Derived { replayer: r }
+}
+
+impl Derived {
+    /// The row counts meta.json carries, by field name.
+    pub fn counts(&self) -> [(&'static str, Value); 6] {
+        let r = &self.replayer;
+        [
+            ("slice_rows", json!(r.slices.len())),
+            ("placement_rows", json!(r.placements.len())),
+            ("placement_rows_with_choice", json!(r.placements.iter().filter(|p| p.had_choice).count())),
+            ("preempt_rows", json!(r.preempts.len())),
+            ("preempted", json!(r.preempts.iter().filter(|p| p.preempted).count())),
+            ("preempt_unresolved", json!(r.preempt_unresolved + r.preempt_pending() as u64)),
+        ]
+    }
+
+    /// Write the three tables into `out` (each through a temp file and a rename).
+    pub fn write_tables(&self, out: &Path, run: &str) -> Result<()> {
+        let r = &self.replayer;
+        dataset::write_parquet(&mut dataset::slice_frame(run, &r.slices)?, &out.join(dataset::SLICE_FILE))?;
+        dataset::write_parquet(&mut dataset::placement_frame(run, &r.placements)?, &out.join(dataset::PLACEMENT_FILE))?;
+        dataset::write_parquet(&mut dataset::preempt_frame(run, &r.preempts)?, &out.join(dataset::PREEMPT_FILE))?;
+        Ok(())
+    }
+}
+
+/// Derive one dataset's tables again; returns its updated meta.json.
+pub fn rederive_dataset(dir: &Path) -> Result<Value> {
+    let meta_path = dir.join(META_FILE);
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&meta_path)
+        .with_context(|| format!("{}: cannot read", meta_path.display()))?)
+        .with_context(|| format!("{}: not JSON", meta_path.display()))?;
+    let run = meta["run"].as_str().filter(|r| !r.is_empty())
+        .with_context(|| format!("{}: field 'run' missing", meta_path.display()))?.to_string();
+    let events_path = dir.join(EVENTS_FILE);
+    if !events_path.exists() {
+        anyhow::bail!("{}: missing (recorded before raw events were kept): record this dataset again", events_path.display());
+    }
+    let mut events = dataset::read_events(&events_path)?;
+    crate::trace::sort_by_time(&mut events);
+    let d = derive(&events);
+    d.write_tables(dir, &run)?;
+    let obj = meta.as_object_mut().with_context(|| format!("{}: not a JSON object", meta_path.display()))?;
+    for (k, v) in d.counts() {
+        obj.insert(k.to_string(), v);
+    }
+    obj.insert("rederived".into(), json!({ "date": now_rfc3339(), "features": N_FEATURES }));
+    write_atomic(&meta_path, &serde_json::to_vec_pretty(&meta)?)?;
+    Ok(meta)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RederiveArgs {
+    /// Dataset folders (with events.parquet and meta.json), or folders of them.
+    #[arg(required = true)]
+    pub datasets: Vec<PathBuf>,
+}
+
+impl RederiveArgs {
+    pub fn run(self) -> Result<()> {
+        for dir in dataset::find_datasets(&self.datasets)? {
+            let m = rederive_dataset(&dir)?;
+            println!("{}: {} slice rows, {} placement rows ({} with a choice), {} preemption rows ({} preempted)",
+                     dir.display(), m["slice_rows"], m["placement_rows"], m["placement_rows_with_choice"],
+                     m["preempt_rows"], m["preempted"]);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scx_mimic::features::SystemView;
+    use scx_mimic::replay::EventKind;
+    use scx_mimic::task::Task;
+
+    fn ev(ts_ns: u64, kind: EventKind, pid: i32, voluntary: bool) -> TraceEvent {
+        TraceEvent { ts_ns, kind, pid, cpu: 0, prev_cpu: 0, waker_cpu: 0, voluntary, ran_ns: 50_000, chosen_idle: true,
+                     next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 2,
+                     sys: SystemView::default(), comm: Task::comm_from("t") }
+    }
+
+    #[test]
+    fn tables_are_derived_again_and_meta_keeps_the_recording() {
+        let dir = std::env::temp_dir().join(format!("mimic-rederive-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Two wakeups of one task, each followed by a stint that ends by blocking.
+        let events = vec![ev(1_000, EventKind::Wakeup, 5, false), ev(60_000, EventKind::Stop, 5, true),
+                          ev(100_000, EventKind::Wakeup, 5, false), ev(160_000, EventKind::Stop, 5, true)];
+        dataset::write_parquet(&mut dataset::events_frame(&events).unwrap(), &dir.join(EVENTS_FILE)).unwrap();
+        std::fs::write(dir.join(META_FILE), r#"{"run": "r1", "kernel": "k", "slice_rows": 99, "dropped": 0}"#).unwrap();
+        let m = rederive_dataset(&dir).unwrap();
+        assert_eq!(m["slice_rows"], 2);
+        assert_eq!(m["placement_rows_with_choice"], 2);
+        assert_eq!(m["kernel"], "k", "what the recording said is kept");
+        assert_eq!(m["rederived"]["features"], N_FEATURES);
+        let placement = dataset::read_table(&dir.join(dataset::PLACEMENT_FILE), dataset::Table::Placement).unwrap();
+        assert_eq!(placement.height(), 2);
+        // Woken on its previous CPU by a task there, allowed on two CPUs: the new feature says so.
+        let col = placement.column("prev_is_waker_cpu").unwrap().f32().unwrap().to_vec();
+        assert_eq!(col, vec![Some(1.0), Some(1.0)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dataset_without_events_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("mimic-rederive-none-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(META_FILE), r#"{"run": "r1"}"#).unwrap();
+        let e = format!("{:#}", rederive_dataset(&dir).unwrap_err());
+        assert!(e.contains("events.parquet") && e.contains("missing"), "{e}");
+        std::fs::write(dir.join(META_FILE), r#"{"kernel": "k"}"#).unwrap();
+        let e = format!("{:#}", rederive_dataset(&dir).unwrap_err());
+        assert!(e.contains("meta.json") && e.contains("'run'"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
