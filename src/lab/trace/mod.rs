@@ -95,6 +95,9 @@ pub struct TraceSummary {
     pub bpf_programs: Vec<ProgStats>,
     /// CPU time this process spent while tracing (draining the rings), s.
     pub consumer_cpu_s: f64,
+    /// The most memory this process held (resident), MiB: the events are kept until tracing
+    /// stops, so it grows with the trace's length.
+    pub peak_rss_mib: f64,
 }
 
 /// Events the dataset does not hold, by cause. Any of them makes `mimic trace` fail unless told
@@ -127,6 +130,14 @@ impl Losses {
 }
 
 /// CPU time (user + system) of this process so far, s.
+/// Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB).
+fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_maxrss as f64 / 1024.0
+}
+
 fn own_cpu_s() -> f64 {
     // SAFETY: getrusage fills the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -516,6 +527,8 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         workload_exit_code,
         bpf_programs,
         consumer_cpu_s,
+        // After the replay: the events, decoded, and the rows are all in memory at this point.
+        peak_rss_mib: peak_rss_mib(),
     };
     derived.write_tables(&opts.out, &opts.run_id)?;
     dataset::write_parquet(&mut dataset::events_frame(&recorded)?, &opts.out.join(dataset::EVENTS_FILE))?;
