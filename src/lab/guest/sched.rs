@@ -3,6 +3,14 @@
 //! the process that schedules), its output in a log file and its final report in a JSON file;
 //! wait until sched_ext says it is in charge; stop it with SIGINT and collect its exit code;
 //! kill the whole group when it overstays. Dropping a running one kills it.
+//!
+//! The scheduler writes its output to a file in the guest's own /tmp (memory), copied to the
+//! results folder once it has exited: never to the results folder itself while it schedules.
+//! That folder is the host's, over 9p, and a write there can wait for the network filesystem's
+//! collection work, which an unbound kernel worker runs — a task the scheduler itself must
+//! dispatch. The scheduler then waits for itself until the watchdog ejects it ("watchdog failed
+//! to check in", no decision made): seen twice right after attaching, when it logs its first
+//! line, on a slow host.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -18,8 +26,10 @@ use crate::child::{kill_group, signal_group, wait_timeout};
 
 pub struct SchedProcess {
     child: Child,
-    /// Its stdout and stderr.
+    /// Where its stdout and stderr end up (copied there once it has exited).
     pub log: PathBuf,
+    /// Where it writes them while it runs: the guest's own /tmp.
+    local_log: PathBuf,
     /// Its `--report` file, if it was given one.
     pub report: Option<PathBuf>,
     /// Its exit code once collected (None inside: killed by a signal).
@@ -35,7 +45,9 @@ impl SchedProcess {
         if let Some(r) = report {
             let _ = fs::remove_file(r);
         }
-        let f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let name = log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sched.log".into());
+        let local_log = std::env::temp_dir().join(format!("mimic-{}-{name}", std::process::id()));
+        let f = fs::File::create(&local_log).with_context(|| format!("creating {}", local_log.display()))?;
         let child = Command::new(&argv[0])
             .args(&argv[1..])
             .process_group(0)
@@ -45,7 +57,7 @@ impl SchedProcess {
             .spawn()
             .with_context(|| format!("starting {}", argv[0]))?;
         info!("started {} (pid {}), log {}", argv.join(" "), child.id(), log.display());
-        Ok(SchedProcess { child, log: log.to_path_buf(), report: report.map(Path::to_path_buf), exited: None, killed: false })
+        Ok(SchedProcess { child, log: log.to_path_buf(), local_log, report: report.map(Path::to_path_buf), exited: None, killed: false })
     }
 
     /// Wait until sched_ext reads "enabled": how long it took. An error says why not — the
@@ -74,9 +86,18 @@ impl SchedProcess {
         if self.exited.is_none() {
             if let Ok(Some(st)) = self.child.try_wait() {
                 self.exited = Some(st.code());
+                self.save_log();
             }
         }
         self.exited
+    }
+
+    /// Copy the output to `log` (through a temp file and a rename): once it has exited.
+    fn save_log(&self) {
+        let text = fs::read(&self.local_log).unwrap_or_default();
+        if let Err(e) = crate::util::write_atomic(&self.log, &text) {
+            log::warn!("cannot save the scheduler's output to {}: {e}", self.log.display());
+        }
     }
 
     /// Wait up to `limit` for it to exit by itself; kill it if it does not. Its exit code (None:
@@ -84,7 +105,10 @@ impl SchedProcess {
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         if self.exited.is_none() {
             match wait_timeout(&mut self.child, limit) {
-                Some(st) => self.exited = Some(st.code()),
+                Some(st) => {
+                    self.exited = Some(st.code());
+                    self.save_log();
+                }
                 None => self.kill(),
             }
         }
@@ -120,6 +144,7 @@ impl SchedProcess {
             kill_group(&mut self.child);
             self.exited = Some(None);
             self.killed = true;
+            self.save_log();
         }
     }
 
@@ -128,8 +153,9 @@ impl SchedProcess {
         self.killed
     }
 
+    /// Its output so far.
     pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        fs::read_to_string(&self.local_log).unwrap_or_default()
     }
 
     /// Its final report (`--report`), if it wrote a readable one.
@@ -149,6 +175,7 @@ impl SchedProcess {
 impl Drop for SchedProcess {
     fn drop(&mut self) {
         self.kill();
+        let _ = fs::remove_file(&self.local_log);
     }
 }
 
@@ -168,8 +195,10 @@ mod tests {
         // Exits 0 on SIGINT, as scx_mimic does.
         let mut p = SchedProcess::start(&sh("trap 'exit 0' INT; echo up; while :; do sleep 0.05; done"), &dir.join("a.log"), None).unwrap();
         std::thread::sleep(Duration::from_millis(300));
+        assert!(!dir.join("a.log").exists(), "nothing is written to the results folder while it runs");
         assert_eq!(p.stop(Duration::from_secs(5)), Some(0));
         assert!(p.log_text().contains("up"));
+        assert_eq!(fs::read_to_string(dir.join("a.log")).unwrap(), "up\n", "saved once it exited");
         // Ignores SIGINT, and has a child of its own: both are killed at the limit.
         let mut q = SchedProcess::start(&sh("trap '' INT; sleep 600 & wait"), &dir.join("b.log"), None).unwrap();
         std::thread::sleep(Duration::from_millis(300));
@@ -181,6 +210,9 @@ mod tests {
         let mut r = SchedProcess::start(&sh("exit 2"), &dir.join("c.log"), None).unwrap();
         let e = r.wait_attached(Duration::from_secs(5)).unwrap_err();
         assert!(e.contains("exited with Some(2) before attaching"), "{e}");
+        assert!(dir.join("c.log").exists(), "the log the message names is there");
+        // Killed at the limit: its output is saved too.
+        assert!(dir.join("b.log").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
