@@ -194,7 +194,9 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         // Exits 0 on SIGINT, as scx_mimic does.
         let mut p = SchedProcess::start(&sh("trap 'exit 0' INT; echo up; while :; do sleep 0.05; done"), &dir.join("a.log"), None).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // Its trap is set once it says "up" (a SIGINT before that would kill the shell: on a
+        // loaded machine the shell can take longer than any fixed sleep to get there).
+        assert!(wait_for(Duration::from_secs(30), || p.log_text().contains("up")).is_some(), "the shell never started");
         assert!(!dir.join("a.log").exists(), "nothing is written to the results folder while it runs");
         assert_eq!(p.stop(Duration::from_secs(5)), Some(0));
         assert!(p.log_text().contains("up"));
