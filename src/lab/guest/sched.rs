@@ -48,7 +48,18 @@ impl SchedProcess {
         let name = log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sched.log".into());
         let local_log = std::env::temp_dir().join(format!("mimic-{}-{name}", std::process::id()));
         let f = fs::File::create(&local_log).with_context(|| format!("creating {}", local_log.display()))?;
-        let child = Command::new(&argv[0])
+        let mut cmd = Command::new(&argv[0]);
+        // It is stopped with SIGINT: it must not inherit an ignored SIGINT (a lab started in the
+        // background by a non-interactive shell has one, and a shell cannot trap it then).
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let child = cmd
             .args(&argv[1..])
             .process_group(0)
             .stdin(Stdio::null())
