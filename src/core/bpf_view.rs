@@ -6,6 +6,7 @@
 //! task, that is all the scheduler knows of the system when it decides.
 
 use crate::features::SystemView;
+use crate::task::Task;
 
 /// The BPF side's global counters at decision time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,14 +26,18 @@ impl BpfCounts {
     /// * runnable = running + queued to user space + held by user space;
     /// * idle CPUs = online − running (never negative: the counters are read one at a time);
     /// * the previous CPU is idle when it is the idle CPU select_cpu found;
-    /// * the previous CPU is the waker's when the selection ran there.
-    pub fn system_view(&self, prev_cpu: i32, idle_cpu: i32, waker_cpu: i32) -> SystemView {
+    /// * the previous CPU is the waker's when the selection ran there;
+    /// * what runs on the previous CPU is what the BPF side sent with the task.
+    pub fn system_view(&self, task: &Task, idle_cpu: i32) -> SystemView {
+        let (prev_cpu, waker_cpu) = (task.cpu, task.waker_cpu);
         let sat = |v: u64| v.min(u32::MAX as u64) as u32;
         SystemView {
             nr_runnable: sat(self.nr_running + self.nr_queued + self.nr_scheduled),
             idle_cpus: sat(self.nr_online_cpus.saturating_sub(self.nr_running)),
             prev_cpu_idle: idle_cpu >= 0 && idle_cpu == prev_cpu,
             prev_is_waker_cpu: waker_cpu >= 0 && waker_cpu == prev_cpu,
+            prev_cpu_curr_run_ns: task.prev_curr_run_ns,
+            prev_cpu_curr_exec_ns: task.prev_curr_exec_ns,
         }
     }
 }
@@ -43,14 +48,16 @@ mod tests {
 
     #[test]
     fn counters_become_the_contracts_view() {
+        let task = |prev, waker| Task { cpu: prev, waker_cpu: waker, prev_curr_run_ns: 7_000, prev_curr_exec_ns: 9_000, ..Task::new(1, "t") };
         let c = BpfCounts { nr_online_cpus: 4, nr_running: 3, nr_queued: 2, nr_scheduled: 1 };
-        assert_eq!(c.system_view(2, 2, 2), SystemView { nr_runnable: 6, idle_cpus: 1, prev_cpu_idle: true, prev_is_waker_cpu: true });
-        assert!(!c.system_view(2, 1, 2).prev_cpu_idle, "another CPU is idle, not the previous one");
-        assert!(!c.system_view(0, -16, 0).prev_cpu_idle, "no idle CPU (select_cpu's -EBUSY)");
-        assert!(!c.system_view(2, 2, 1).prev_is_waker_cpu, "woken from another CPU");
-        assert!(!c.system_view(0, 0, -1).prev_is_waker_cpu, "nothing selected: CPU 0 is not 'no CPU'");
+        assert_eq!(c.system_view(&task(2, 2), 2), SystemView { nr_runnable: 6, idle_cpus: 1, prev_cpu_idle: true, prev_is_waker_cpu: true,
+                                                              prev_cpu_curr_run_ns: 7_000, prev_cpu_curr_exec_ns: 9_000 });
+        assert!(!c.system_view(&task(2, 2), 1).prev_cpu_idle, "another CPU is idle, not the previous one");
+        assert!(!c.system_view(&task(0, 0), -16).prev_cpu_idle, "no idle CPU (select_cpu's -EBUSY)");
+        assert!(!c.system_view(&task(2, 1), 2).prev_is_waker_cpu, "woken from another CPU");
+        assert!(!c.system_view(&task(0, -1), 0).prev_is_waker_cpu, "nothing selected: CPU 0 is not 'no CPU'");
         // Counters read while they change can say more running tasks than CPUs.
         let racy = BpfCounts { nr_online_cpus: 2, nr_running: 3, ..Default::default() };
-        assert_eq!(racy.system_view(0, -1, -1).idle_cpus, 0);
+        assert_eq!(racy.system_view(&task(0, -1), -1).idle_cpus, 0);
     }
 }

@@ -14,7 +14,7 @@
 use crate::task::{Task, TASK_COMM_LEN};
 
 /// Number of features.
-pub const N_FEATURES: usize = 13;
+pub const N_FEATURES: usize = 15;
 
 /// Feature names, in vector order (they are the column names in datasets and model files).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -30,6 +30,8 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "idle_cpus",
     "prev_cpu_idle",
     "prev_is_waker_cpu",
+    "prev_cpu_curr_run_us",
+    "prev_cpu_curr_exec_us",
     "comm_class",
 ];
 
@@ -47,6 +49,8 @@ pub const FEATURE_DOCS: [&str; N_FEATURES] = [
     "CPUs idle at decision time",
     "1 if the task's previous CPU was idle at decision time, else 0",
     "1 at a wakeup when the task may run on more than one CPU and its previous CPU is the waker's (the CPU that selected one for it), else 0",
+    "how long the task running on the previous CPU has run since it was switched in, µs; 0 when that CPU is idle or runs the deciding task",
+    "the CPU time the task running on the previous CPU has had since it last woke up, this stint included, µs; 0 when prev_cpu_curr_run_us is",
     "stable class of the command name: FNV-1a of comm with digits removed, mod 4096",
 ];
 
@@ -129,6 +133,13 @@ pub struct SystemView {
     /// (`try_to_wake_up()` selects on the waking side). False for anything else, and for a task
     /// allowed on one CPU (the kernel selects nothing for it).
     pub prev_is_waker_cpu: bool,
+    /// How long the task running on the previous CPU has run since it was switched in, ns (0:
+    /// that CPU is idle, runs the deciding task, or nothing is known).
+    pub prev_cpu_curr_run_ns: u64,
+    /// The CPU time that task has had since it last woke up, this stint included, ns (0 when
+    /// `prev_cpu_curr_run_ns` is): how far ahead it has run, which EEVDF's wakeup preemption
+    /// weighs against the waking task.
+    pub prev_cpu_curr_exec_ns: u64,
 }
 
 /// The kernel's nice → load weight table (kernel/sched/core.c, sched_prio_to_weight).
@@ -176,6 +187,8 @@ pub fn vector(h: &History, t: &TaskAttrs, s: &SystemView) -> [f32; N_FEATURES] {
         s.idle_cpus as f32,
         if s.prev_cpu_idle { 1.0 } else { 0.0 },
         if s.prev_is_waker_cpu { 1.0 } else { 0.0 },
+        us(s.prev_cpu_curr_run_ns as f64),
+        us(s.prev_cpu_curr_exec_ns as f64),
         comm_class(&t.comm) as f32,
     ]
 }

@@ -75,6 +75,8 @@ struct SchedTask {
     start_ts: u64,
     stop_ts: u64,
     last_ran: u64,
+    /// CPU time since the task last became runnable (the BPF side's `runnable_exec` difference).
+    exec_since_runnable: u64,
     ran_once: bool,
     view: QueuedView,
 }
@@ -85,6 +87,9 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
     tracer.keep_decisions = true;
     let mut tasks: HashMap<i32, SchedTask> = HashMap::new();
     let mut curr: Vec<Option<i32>> = vec![None; nr_cpus];
+    // Per CPU, as the BPF side's cpu_run: when its task was switched in, and the CPU time that
+    // task had had since it became runnable.
+    let mut curr_since: Vec<(u64, u64)> = vec![(0, 0); nr_cpus];
     let mut waiting: HashSet<i32> = HashSet::new();
     let mut mismatched = [0u64; N_FEATURES];
     let mut beyond_one = [0u64; N_FEATURES];
@@ -104,6 +109,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
                 let n = tasks.entry(ev.next_pid).or_default();
                 n.start_ts = ev.ts_ns;
                 n.ran_once = true;
+                curr_since[c] = (ev.ts_ns, n.exec_since_runnable);
             }
             continue;
         }
@@ -121,6 +127,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
                 let t = tasks.entry(ev.pid).or_default();
                 t.stop_ts = ev.ts_ns;
                 t.last_ran = ev.ran_ns;
+                t.exec_since_runnable += ev.ran_ns;
                 if !ev.voluntary {
                     waiting.insert(ev.pid);
                 }
@@ -132,6 +139,9 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
                     let n = tasks.entry(ev.next_pid).or_default();
                     n.start_ts = ev.ts_ns;
                     n.ran_once = true;
+                    if let Some(c) = cpu {
+                        curr_since[c] = (ev.ts_ns, n.exec_since_runnable);
+                    }
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
@@ -139,6 +149,8 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
                 // running, not waiting.
                 if !curr.contains(&Some(ev.pid)) {
                     waiting.insert(ev.pid);
+                    // ops.runnable: it became runnable (a running task never stopped being).
+                    tasks.entry(ev.pid).or_default().exec_since_runnable = 0;
                 }
             }
             EventKind::Exit => {
@@ -166,6 +178,8 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             waker_cpu,
             comm: ev.comm,
             kthread: false,
+            prev_curr_run_ns: 0,
+            prev_curr_exec_ns: 0,
         };
         t.view.observe(&task, ev.ts_ns);
         let known = t.ran_once && curr.iter().all(Option::is_some) && ev.ts_ns >= t0.saturating_add(WARMUP_NS);
@@ -177,8 +191,18 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             nr_scheduled: 0,
         };
         let prev = task.cpu;
-        let prev_idle = usize::try_from(prev).ok().and_then(|c| curr.get(c).copied().flatten()) == Some(0);
-        let sched = t.view.vector(&task, &counts.system_view(prev, if prev_idle { prev } else { -1 }, waker_cpu));
+        let prev_curr = usize::try_from(prev).ok().and_then(|c| curr.get(c).copied().flatten());
+        let prev_idle = prev_curr == Some(0);
+        // get_task_info: what runs on the previous CPU, unless it is idle or the task itself.
+        let mut task = task;
+        if let Some(c) = usize::try_from(prev).ok().filter(|&c| c < nr_cpus && !prev_idle && prev_curr != Some(ev.pid) && prev_curr.is_some()) {
+            let (since, before) = curr_since[c];
+            if ev.ts_ns > since {
+                task.prev_curr_run_ns = ev.ts_ns - since;
+                task.prev_curr_exec_ns = before + task.prev_curr_run_ns;
+            }
+        }
+        let sched = t.view.vector(&task, &counts.system_view(&task, if prev_idle { prev } else { -1 }));
         if !known {
             continue;
         }

@@ -171,6 +171,9 @@ struct PendingPreempt {
 #[derive(Default)]
 struct TaskState {
     history: History,
+    /// CPU time since the task last became runnable (its stints since; what the scheduler's BPF
+    /// side measures from `ops.runnable`, which a task woken while still running never passes).
+    exec_since_runnable: u64,
     pending: Option<Decision>,
 }
 
@@ -191,6 +194,8 @@ pub struct Replayer {
     pub preempt_unresolved: u64,
     /// Keep every decision in `decisions` (for tests); rows are always kept.
     pub keep_decisions: bool,
+    /// Per CPU: the task running there (0: idle) and when it was switched in.
+    running: HashMap<i32, (i32, u64)>,
 }
 
 impl Replayer {
@@ -215,6 +220,11 @@ impl Replayer {
 
     /// Feed one event (events must come in time order per task).
     pub fn push(&mut self, ev: &TraceEvent) {
+        if ev.kind == EventKind::Stop {
+            // Every switch is recorded (from an unrecorded task as pid 0): the incoming task
+            // runs on this CPU from now.
+            self.running.insert(ev.cpu, (ev.next_pid, ev.ts_ns));
+        }
         if ev.pid <= 0 {
             return; // the idle task
         }
@@ -223,6 +233,7 @@ impl Replayer {
                 self.resolve_preemptions(ev);
                 let st = self.tasks.entry(ev.pid).or_default();
                 st.history.on_stop(ev.ran_ns, ev.voluntary, ev.ts_ns);
+                st.exec_since_runnable += ev.ran_ns;
                 if let Some(d) = st.pending.take() {
                     self.slices.push(SliceRow {
                         ts_ns: d.ts_ns,
@@ -245,10 +256,16 @@ impl Replayer {
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
-                self.tasks.entry(ev.pid).or_default().history.on_wakeup(ev.ts_ns);
+                let running = self.running.values().any(|&(p, _)| p == ev.pid);
+                let st = self.tasks.entry(ev.pid).or_default();
+                st.history.on_wakeup(ev.ts_ns);
+                if !running {
+                    st.exec_since_runnable = 0;
+                }
                 // The kernel selects a CPU on the waking side, except for a task allowed on one.
                 let mut woken = *ev;
                 woken.sys.prev_is_waker_cpu = ev.nr_cpus_allowed > 1 && ev.waker_cpu >= 0 && ev.prev_cpu == ev.waker_cpu;
+                (woken.sys.prev_cpu_curr_run_ns, woken.sys.prev_cpu_curr_exec_ns) = self.curr_run(ev.prev_cpu, ev.pid, ev.ts_ns);
                 let ev = &woken;
                 let d = self.decide(ev, Cause::Wakeup);
                 if !ev.chosen_idle && ev.curr_pid > 0 && ev.curr_pid != ev.pid {
@@ -276,6 +293,20 @@ impl Replayer {
                     self.phase = k;
                 }
             }
+        }
+    }
+
+    /// The task running on `cpu` at `now_ns`: how long it has run since it was switched in, and
+    /// its CPU time since it last woke up (this stint included); (0, 0) when the CPU is idle,
+    /// runs `pid` itself, or its task is not known yet.
+    fn curr_run(&self, cpu: i32, pid: i32, now_ns: u64) -> (u64, u64) {
+        match self.running.get(&cpu) {
+            Some(&(curr, since)) if curr > 0 && curr != pid => {
+                let run = now_ns.saturating_sub(since);
+                let before = self.tasks.get(&curr).map_or(0, |t| t.exec_since_runnable);
+                (run, before + run)
+            }
+            _ => (0, 0),
         }
     }
 
@@ -308,7 +339,7 @@ impl Replayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{QueuedView, SCX_ENQ_WAKEUP};
+    use crate::features::{QueuedView, FEATURE_NAMES, SCX_ENQ_WAKEUP};
     use crate::task::Task;
 
     /// What a task does in a synthetic scenario.
@@ -329,7 +360,7 @@ mod tests {
     }
 
     fn sys_at(t: u64) -> SystemView {
-        SystemView { nr_runnable: (t / 1000 % 7) as u32, idle_cpus: (t / 1000 % 3) as u32, prev_cpu_idle: t % 2 == 0, prev_is_waker_cpu: false }
+        SystemView { nr_runnable: (t / 1000 % 7) as u32, idle_cpus: (t / 1000 % 3) as u32, prev_cpu_idle: t % 2 == 0, ..Default::default() }
     }
 
     fn scenarios() -> Vec<Scenario> {
@@ -406,7 +437,7 @@ mod tests {
                                   exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, stint_exec_ns: 0,
                                   waker_cpu: if matches!(a, Act::Wake(_)) && s.cpus > 1 { waker_of(s.pid) } else { -1 },
                                   comm: Task::comm_from(s.comm),
-                                  kthread: false };
+                                  kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 };
                 view.observe(&task, now);
                 // The tracer's scan at a switch counts the preempted task itself; both sides
                 // leave the deciding task out (see Replayer::push).
@@ -469,6 +500,37 @@ mod tests {
         TraceEvent { ts_ns, kind, pid, cpu, prev_cpu: cpu, waker_cpu: 1, voluntary: false, ran_ns: 1000, chosen_idle: false,
                      next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 2,
                      sys: SystemView::default(), comm: Task::comm_from("t") }
+    }
+
+    #[test]
+    fn what_runs_on_the_previous_cpu_comes_from_the_switches() {
+        let mut r = Replayer { keep_decisions: true, ..Default::default() };
+        let wake = |ts, pid, cpu| ev(ts, EventKind::Wakeup, pid, cpu);
+        let stop = |ts, pid, ran_ns, voluntary, next| TraceEvent { ran_ns, voluntary, next_pid: next, ..ev(ts, EventKind::Stop, pid, 0) };
+        let at = |r: &Replayer, pid: i32| {
+            let d = r.decisions.iter().rev().find(|d| d.pid == pid).unwrap();
+            let k = |name| FEATURE_NAMES.iter().position(|&f| f == name).unwrap();
+            (d.features[k("prev_cpu_curr_run_us")], d.features[k("prev_cpu_curr_exec_us")])
+        };
+        r.push(&wake(500_000, 5, 0));
+        r.push(&stop(1_000_000, 0, 0, true, 5)); // the idle task leaves CPU 0 for task 5
+        r.push(&stop(1_300_000, 5, 300_000, false, 6)); // 5 is preempted by 6 after 300 µs
+        r.push(&stop(1_500_000, 6, 200_000, true, 5)); // 6 blocks, 5 comes back
+        // A task whose previous CPU is 0: task 5 has run 500 µs there, 800 µs since it woke.
+        r.push(&wake(2_000_000, 7, 0));
+        assert_eq!(at(&r, 7), (500.0, 800.0));
+        // Nothing known of CPU 1 yet.
+        r.push(&wake(2_100_000, 8, 1));
+        assert_eq!(at(&r, 8), (0.0, 0.0));
+        // Task 5 woken while it still runs: nothing about itself, and it never stopped being
+        // runnable, so its CPU time keeps counting (the scheduler's BPF side sees no ops.runnable).
+        r.push(&wake(2_200_000, 5, 0));
+        assert_eq!(at(&r, 5), (0.0, 0.0));
+        r.push(&wake(2_300_000, 9, 0));
+        assert_eq!(at(&r, 9), (800.0, 1_100.0));
+        // A preempted task's requeue: the next task has only just come in.
+        r.push(&stop(2_400_000, 5, 1_400_000, false, 9));
+        assert_eq!(at(&r, 5), (0.0, 0.0));
     }
 
     #[test]

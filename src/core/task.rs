@@ -46,9 +46,21 @@ pub struct Task {
     /// The kernel says this task is a kernel thread (PF_KTHREAD, sent by the BPF side with the
     /// queued task): no process can fake that.
     pub kthread: bool,
+    /// The task running on the task's previous CPU when it was queued: how long it had run since
+    /// it was switched in, ns (0: the CPU was idle, ran this task, or ran the scheduler).
+    pub prev_curr_run_ns: u64,
+    /// And the CPU time that task had had since it became runnable, this stint included, ns.
+    pub prev_curr_exec_ns: u64,
 }
 
 impl Task {
+    /// A task known only by its pid and name: weight 100 (nice 0), allowed on every CPU of a
+    /// 2-CPU machine, no CPU selected, nothing measured yet.
+    pub fn new(pid: i32, comm: &str) -> Self {
+        Task { pid, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0,
+               stint_exec_ns: 0, waker_cpu: -1, comm: Task::comm_from(comm), kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 }
+    }
+
     /// The comm as a byte string without the NUL padding.
     pub fn comm_bytes(&self) -> &[u8] {
         let end = self.comm.iter().position(|&b| b == 0).unwrap_or(TASK_COMM_LEN);
@@ -79,7 +91,7 @@ mod tests {
         let c = Task::comm_from("a-very-long-command-name");
         assert_eq!(c[15], 0);
         let t = Task { pid: 1, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 10, stop_ts: 4,
-                       exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: c, kthread: false };
+                       exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: c, kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 };
         assert_eq!(t.comm_bytes(), b"a-very-long-com");
         assert_eq!(t.last_burst_ns(), 0, "stop before start means unknown, not a huge burst");
     }

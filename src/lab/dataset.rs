@@ -175,8 +175,8 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
             nice: nice.get(i).unwrap_or(0), nr_cpus_allowed: allowed.get(i).unwrap_or(0),
             sys: SystemView { nr_runnable: runnable.get(i).unwrap_or(0), idle_cpus: idles.get(i).unwrap_or(0),
                               prev_cpu_idle: prev_idle.get(i).unwrap_or(false),
-                              // Not recorded: the replay derives it from prev_cpu and waker_cpu.
-                              prev_is_waker_cpu: false },
+                              // Not recorded: the replay derives the others from the events.
+                              ..Default::default() },
             comm: scx_mimic::task::Task::comm_from(comm.get(i).unwrap_or("")),
         });
     }
@@ -319,7 +319,7 @@ mod tests {
         let d = tmpdir("ev");
         let e = TraceEvent { ts_ns: 5, kind: EventKind::Wakeup, pid: 9, cpu: 1, prev_cpu: 0, waker_cpu: 1, voluntary: false, ran_ns: 0,
                              chosen_idle: true, next_pid: 0, curr_pid: 4, queued: true, resched: true, nice: -3, nr_cpus_allowed: 2,
-                             sys: SystemView { nr_runnable: 3, idle_cpus: 1, prev_cpu_idle: true, prev_is_waker_cpu: false }, comm: Task::comm_from("ab") };
+                             sys: SystemView { nr_runnable: 3, idle_cpus: 1, prev_cpu_idle: true, ..Default::default() }, comm: Task::comm_from("ab") };
         let evs = vec![e, TraceEvent { kind: EventKind::Stop, ts_ns: 7, voluntary: true, next_pid: 11, ..e }];
         let p = d.join(EVENTS_FILE);
         write_parquet(&mut events_frame(&evs).unwrap(), &p).unwrap();

@@ -327,7 +327,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
             nr_queued: *self.bpf.nr_queued_mut(),
             nr_scheduled: *self.bpf.nr_scheduled_mut(),
         };
-        Context { idle_cpu, sys: counts.system_view(task.cpu, idle_cpu, task.waker_cpu), now_ns: self.started.elapsed().as_nanos() as u64 }
+        Context { idle_cpu, sys: counts.system_view(task, idle_cpu), now_ns: self.started.elapsed().as_nanos() as u64 }
     }
 
     /// After a CPU went online or offline, read the online CPUs again: the BPF side moved the
@@ -455,6 +455,8 @@ fn to_task(q: &QueuedTask) -> Task {
         stint_exec_ns: q.stint_exec,
         waker_cpu: q.waker_cpu,
         comm,
+        prev_curr_run_ns: q.prev_curr_run,
+        prev_curr_exec_ns: q.prev_curr_exec,
         // Priority is never granted on a name (any process can choose it): the BPF side reads
         // PF_KTHREAD, which only the kernel sets.
         kthread: q.is_kthread(),

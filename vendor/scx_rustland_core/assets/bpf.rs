@@ -147,6 +147,8 @@ pub struct QueuedTask {
     pub enq_ts: u64,                   // When the task was queued to user space (same clock as start_ts/stop_ts)
     pub stint_exec: u64,               // CPU time the kernel accounted to the last stint, ns
     pub waker_cpu: i32,                // CPU that selected this enqueue's CPU (the waker's), -1: none
+    pub prev_curr_run: u64,            // How long the task running on `cpu` has run since it was switched in, ns (0: none)
+    pub prev_curr_exec: u64,           // CPU time that task has had since it became runnable, ns
     pub comm: [c_char; TASK_COMM_LEN], // Task's executable name
 }
 
@@ -248,6 +250,8 @@ impl EnqueuedMessage {
             enq_ts: self.inner.enq_ts,
             stint_exec: self.inner.stint_exec,
             waker_cpu: self.inner.waker_cpu,
+            prev_curr_run: self.inner.prev_curr_run,
+            prev_curr_exec: self.inner.prev_curr_exec,
             comm: self.inner.comm,
         }
     }

@@ -135,6 +135,8 @@ struct queued_task_ctx {
 	u64 enq_ts; /* When the task was queued to user space (scx_bpf_now() clock, like start_ts/stop_ts) */
 	u64 stint_exec; /* CPU time the kernel accounted to the last stint (p->se.sum_exec_runtime since ops.running), ns */
 	s32 waker_cpu; /* CPU that ran ops.select_cpu() for this enqueue (the waker's), -1: none */
+	u64 prev_curr_run; /* how long the task running on @cpu has run since ops.running, ns (0: idle, or the task itself) */
+	u64 prev_curr_exec; /* CPU time that task has had since it became runnable, this stint included, ns */
 	char comm[TASK_COMM_LEN]; /* Task's executable name */
 };
 

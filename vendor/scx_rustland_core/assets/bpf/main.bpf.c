@@ -227,6 +227,11 @@ struct task_ctx {
 	u64 exec_runtime;
 
 	/*
+	 * p->se.sum_exec_runtime when the task last became runnable.
+	 */
+	u64 runnable_exec;
+
+	/*
 	 * Task generation counter to detect duplicate enqueues.
 	 */
 	u64 enq_cnt;
@@ -345,6 +350,14 @@ struct cpu_run {
 	u64 deadline;
 	u32 busy;
 	u32 preemptible;
+	/*
+	 * The running task (0: none, or the user-space scheduler), when it was
+	 * switched in, and the CPU time it had had since it became runnable
+	 * (features of a task queued with this CPU as its previous one).
+	 */
+	s32 pid;
+	u64 started_at;
+	u64 exec_before;
 };
 
 static struct cpu_run cpu_run[MAX_CPUS];
@@ -363,6 +376,11 @@ static struct cpu_run *lookup_cpu_run(s32 cpu)
 
 	if (i >= MAX_CPUS)
 		return NULL;
+	/*
+	 * Make clang forget the check above, or it drops the mask and computes
+	 * the address before the check (the verifier then sees an unbounded one).
+	 */
+	barrier_var(i);
 	return &cpu_run[i & (MAX_CPUS - 1)];
 }
 
@@ -926,6 +944,8 @@ static void get_task_info(struct queued_task_ctx *task,
 			  const struct task_struct *p,
 			  struct task_ctx *tctx, u64 enq_flags, s32 prev_cpu)
 {
+	struct cpu_run *run;
+
 	task->pid = p->pid;
 	task->cpu = prev_cpu;
 	task->nr_cpus_allowed = p->nr_cpus_allowed;
@@ -948,6 +968,19 @@ static void get_task_info(struct queued_task_ctx *task,
 	 */
 	task->waker_cpu = tctx->waker_cpu;
 	tctx->waker_cpu = -1;
+
+	/*
+	 * What runs on the previous CPU: how long it has run, and how much CPU
+	 * time it has had since it became runnable (EEVDF weighs how far the
+	 * running task has run ahead against a waking one).
+	 */
+	task->prev_curr_run = 0;
+	task->prev_curr_exec = 0;
+	run = lookup_cpu_run(prev_cpu);
+	if (run && run->pid && run->pid != p->pid && task->enq_ts > run->started_at) {
+		task->prev_curr_run = task->enq_ts - run->started_at;
+		task->prev_curr_exec = run->exec_before + task->prev_curr_run;
+	}
 
 	bpf_core_read_str(&task->comm, sizeof(task->comm), &p->comm);
 }
@@ -1296,6 +1329,7 @@ void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
 		return;
 
 	tctx->exec_runtime = 0;
+	tctx->runnable_exec = p->se.sum_exec_runtime;
 }
 
 /*
@@ -1337,6 +1371,12 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		return;
 	tctx->start_ts = scx_bpf_now();
 	tctx->start_exec = p->se.sum_exec_runtime;
+	if (run) {
+		run->started_at = tctx->start_ts;
+		run->exec_before = p->se.sum_exec_runtime > tctx->runnable_exec ?
+				   p->se.sum_exec_runtime - tctx->runnable_exec : 0;
+		run->pid = p->pid;
+	}
 }
 
 /*
@@ -1352,6 +1392,7 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 	if (run) {
 		run->busy = 0;
 		run->preemptible = 0;
+		run->pid = 0;
 	}
 
 	if (is_usersched_task(p)) {
