@@ -43,6 +43,22 @@ pub fn kill_group(child: &mut Child) {
     kill_and_reap(child);
 }
 
+/// Stop children that each lead a process group, and everything they started: SIGTERM to every
+/// group, then, once each leader has exited or `grace` has passed, SIGKILL to what is left of
+/// its group (the leader may be gone while others in its group are not). Returns each leader's
+/// exit status (None: it had to be killed).
+pub fn stop_groups(children: &mut [Child], grace: Duration) -> Vec<Option<ExitStatus>> {
+    for c in children.iter() {
+        signal_group(c, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    children.iter_mut().map(|c| {
+        let st = wait_timeout(c, deadline.saturating_duration_since(Instant::now()));
+        kill_group(c);
+        st
+    }).collect()
+}
+
 /// Run `cmd` with stdout and stderr captured (each read on its own thread, so a chatty child
 /// cannot block on a full pipe), for at most `limit`; a child still running then is killed.
 /// Returns its exit status (None: killed at the limit) and its stdout followed by its stderr.

@@ -142,6 +142,22 @@ pub fn events_frame(events: &[TraceEvent]) -> Result<DataFrame> {
     Ok(DataFrame::new(n, cols)?)
 }
 
+/// A dataset's `meta.json`: its path (for messages) and its contents; errors name the file.
+pub fn read_meta(dir: &Path) -> Result<(std::path::PathBuf, serde_json::Value)> {
+    let path = dir.join(META_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let meta = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    Ok((path, meta))
+}
+
+/// A dataset's raw events, in the order the replay uses (a dataset recorded before a change of
+/// that order keeps its file order, so the order is made here, not trusted).
+pub fn read_events_in_replay_order(dir: &Path) -> Result<Vec<TraceEvent>> {
+    let mut events = read_events(&dir.join(EVENTS_FILE))?;
+    crate::trace::sort_by_time(&mut events);
+    Ok(events)
+}
+
 /// Read the raw events back; errors name the file and the column.
 pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
     let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;

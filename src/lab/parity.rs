@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::dataset::{self, EVENTS_FILE, META_FILE};
+use crate::dataset::{self, EVENTS_FILE};
 use crate::util::write_atomic;
 use scx_mimic::parity::{measure, Parity};
 
@@ -15,14 +15,8 @@ pub const MAX_MISMATCH: f64 = 0.01;
 
 /// Measure one dataset (its `events.parquet`, its CPU count from `meta.json`).
 pub fn measure_dataset(dir: &Path) -> Result<Parity> {
-    let mut events = dataset::read_events(&dir.join(EVENTS_FILE))?;
-    // In the order the replay uses (a dataset recorded before a change of that order keeps its
-    // file order).
-    crate::trace::sort_by_time(&mut events);
-    let meta_path = dir.join(META_FILE);
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path)
-        .with_context(|| format!("{}: cannot read", meta_path.display()))?)
-        .with_context(|| format!("{}: not JSON", meta_path.display()))?;
+    let events = dataset::read_events_in_replay_order(dir)?;
+    let (meta_path, meta) = dataset::read_meta(dir)?;
     let cpus = meta["cpus"].as_u64().filter(|&c| c > 0).with_context(|| format!("{}: field 'cpus' missing", meta_path.display()))?;
     Ok(measure(&events, cpus as usize))
 }

@@ -112,16 +112,7 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// left after the grace time (a shell loop's current compiler ignores nothing, but a child that
 /// traps SIGTERM must not outlive its phase).
 pub fn stop(children: &mut Vec<Child>) {
-    for c in children.iter() {
-        child::signal_group(c, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + STOP_GRACE;
-    for c in children.iter_mut() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let _ = child::wait_timeout(c, left);
-        // The leader may be gone while others in its group are not: kill the group either way.
-        child::kill_group(c);
-    }
+    child::stop_groups(children, STOP_GRACE);
     children.clear();
 }
 

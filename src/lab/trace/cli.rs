@@ -63,9 +63,9 @@ impl TraceArgs {
             phases,
         };
         let s = trace::run(&opts)?;
-        println!("mimic trace: {} events in {:.1}s ({} dropped), {} slice rows, {} placement rows ({} with a choice), \
+        println!("mimic trace: {} events in {:.1}s ({} lost to full rings), {} slice rows, {} placement rows ({} with a choice), \
                   {} preemption rows ({} preempted, {} unresolved), peak RSS {:.0} MiB -> {}",
-                 s.events, s.duration_s, s.dropped, s.slice_rows, s.placement_rows, s.placement_rows_with_choice,
+                 s.events, s.duration_s, s.lost.ring_full, s.slice_rows, s.placement_rows, s.placement_rows_with_choice,
                  s.preempt_rows, s.preempted, s.preempt_unresolved, s.peak_rss_mib, out.display());
         // The dataset is written either way; a run that lost events or whose workload failed
         // must not pass for a good one.

@@ -69,8 +69,6 @@ pub struct TraceSummary {
     pub workload: String,
     pub duration_s: f64,
     pub events: u64,
-    /// Events lost because a ring was full (also in `lost.ring_full`).
-    pub dropped: u64,
     /// Every way an event can be lost, counted.
     pub lost: Losses,
     pub migrations: u64,
@@ -129,19 +127,22 @@ impl Losses {
     }
 }
 
-/// CPU time (user + system) of this process so far, s.
-/// Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB).
-fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
+/// This process's resource usage so far.
+fn own_rusage() -> libc::rusage {
+    // SAFETY: getrusage fills the struct it is given (RUSAGE_SELF cannot fail).
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    ru.ru_maxrss as f64 / 1024.0
+    ru
 }
 
+/// Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB).
+fn peak_rss_mib() -> f64 {
+    own_rusage().ru_maxrss as f64 / 1024.0
+}
+
+/// CPU time (user + system) of this process so far, s.
 fn own_cpu_s() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let ru = own_rusage();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -483,10 +484,8 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     if let Some(mut c) = child {
         // Ask the workload to stop (`mimic workload` stops its commands' groups on SIGTERM), and
         // kill whatever of it is left after a grace time.
-        crate::child::signal_group(&c, libc::SIGTERM);
-        let st = crate::child::wait_timeout(&mut c, Duration::from_secs(10));
-        crate::child::kill_group(&mut c);
-        workload_exit_code = st.and_then(|s| s.code());
+        let st = crate::child::stop_groups(std::slice::from_mut(&mut c), Duration::from_secs(10));
+        workload_exit_code = st[0].and_then(|s| s.code());
     }
     let (events, dropped) = rings.counts();
     let migrations = rings.migrations();
@@ -512,7 +511,6 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         workload: opts.workload.clone(),
         duration_s: started.elapsed().as_secs_f64(),
         events,
-        dropped,
         lost: Losses { ring_full: dropped, cpu_beyond_rings, no_task_storage, unpublished: lost, malformed: bad },
         migrations,
         slice_rows: r.slices.len(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::dataset::{self, EVENTS_FILE, META_FILE};
+use crate::dataset::{self, EVENTS_FILE};
 use crate::util::{now_rfc3339, write_atomic};
 use scx_mimic::features::N_FEATURES;
 use scx_mimic::replay::{Replayer, TraceEvent};
@@ -57,18 +57,14 @@ impl Derived {
 
 /// Derive one dataset's tables again; returns its updated meta.json.
 pub fn rederive_dataset(dir: &Path) -> Result<Value> {
-    let meta_path = dir.join(META_FILE);
-    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&meta_path)
-        .with_context(|| format!("{}: cannot read", meta_path.display()))?)
-        .with_context(|| format!("{}: not JSON", meta_path.display()))?;
+    let (meta_path, mut meta) = dataset::read_meta(dir)?;
     let run = meta["run"].as_str().filter(|r| !r.is_empty())
         .with_context(|| format!("{}: field 'run' missing", meta_path.display()))?.to_string();
     let events_path = dir.join(EVENTS_FILE);
     if !events_path.exists() {
         anyhow::bail!("{}: missing (recorded before raw events were kept): record this dataset again", events_path.display());
     }
-    let mut events = dataset::read_events(&events_path)?;
-    crate::trace::sort_by_time(&mut events);
+    let events = dataset::read_events_in_replay_order(dir)?;
     let d = derive(&events);
     d.write_tables(dir, &run)?;
     let obj = meta.as_object_mut().with_context(|| format!("{}: not a JSON object", meta_path.display()))?;
@@ -105,6 +101,7 @@ mod tests {
     use scx_mimic::features::SystemView;
     use scx_mimic::replay::EventKind;
     use scx_mimic::task::Task;
+    use crate::dataset::META_FILE;
 
     fn ev(ts_ns: u64, kind: EventKind, pid: i32, voluntary: bool) -> TraceEvent {
         TraceEvent { ts_ns, kind, pid, cpu: 0, prev_cpu: 0, waker_cpu: 0, voluntary, ran_ns: 50_000, chosen_idle: true,
