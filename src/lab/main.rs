@@ -217,13 +217,10 @@ enum GuestCmd {
         #[arg(long)]
         kconfig: Option<PathBuf>,
     },
-    /// Under the name NAME, sleep until FROM_MS, burn CPU until UNTIL_MS (Unix ms), then print
-    /// the CPU time it got in that window (ms): the hog of the fairness checks.
+    /// Under the name NAME, print "ready", read a window "FROM UNTIL" (Unix ms) from stdin,
+    /// sleep until FROM, burn CPU until UNTIL, then print the CPU time it got in that window (ms):
+    /// the hog of the fairness checks.
     Spin {
-        #[arg(long)]
-        from_ms: u64,
-        #[arg(long)]
-        until_ms: u64,
         #[arg(long, default_value = "spin")]
         name: String,
     },
@@ -386,8 +383,8 @@ fn run_guest(cmd: GuestCmd) -> Result<bool> {
             guest::faults::run(&guest::faults::FaultsConfig { sched, repo, models, out, overload_s, baseline, probe_limit_ms,
                                                               hotplug_reps, kconfig })
         }
-        GuestCmd::Spin { from_ms, until_ms, name } => {
-            guest::faults::share::spin(from_ms, until_ms, &name)?;
+        GuestCmd::Spin { name } => {
+            guest::faults::share::spin(&name)?;
             Ok(true)
         }
         GuestCmd::Bench { sched, out, models, rustland, rustland_note, reps, quick, kconfig } => {

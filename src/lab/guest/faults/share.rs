@@ -24,55 +24,113 @@ pub(super) struct Hog {
     pub name: &'static str,
 }
 
-/// How long the hogs wait before the common window opens: starting mimic under emulation takes
-/// a second or two, and more on a slow host under a user-space scheduler (with 4 s, a hog once
-/// exited with an error — most likely "started late": its stderr was not kept then); a hog that
-/// starts alone gets the
-/// CPU alone (measured: hogs that each spun 5 s from their own start showed EEVDF's nice 0:10 as
-/// 1.5–5.3 instead of ~9).
-const SPIN_START_DELAY: Duration = Duration::from_secs(10);
+/// How long a hog may take to start and say it is ready: starting mimic under emulation takes a
+/// second or two, and on a slow host under a user-space scheduler it took 12 s (a fixed start
+/// delay of 4, then 10 s was overrun, and the check failed with "started late").
+const SPIN_READY_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long after both hogs are ready the common window opens: enough for each to read it and
+/// go to sleep until then (a hog that starts alone gets the CPU alone — measured: hogs that each
+/// spun 5 s from their own start showed EEVDF's nice 0:10 as 1.5–5.3 instead of ~9).
+const SPIN_WINDOW_LEAD: Duration = Duration::from_secs(2);
+
+/// What a hog prints once it is loaded and named, before it is told its window.
+const SPIN_READY: &str = "ready";
 
 /// Run hogs `a` and `b` pinned to CPU 0 over one common window of `secs`; return the CPU time
-/// each got in it (ms).
+/// each got in it (ms). Each hog says when it is ready; only then is the window set, so a slow
+/// start cannot make the pair miss it.
 pub(super) fn cpu_ms(a: Hog, b: Hog, secs: u32) -> Result<(f64, f64)> {
     let exe = std::env::current_exe().context("locating mimic for the spin helper")?;
-    let from = unix_ms() + SPIN_START_DELAY.as_millis() as u64;
-    let until = from + u64::from(secs) * 1000;
-    let spawn = |h: Hog| {
-        Command::new("nice")
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, String)>();
+    let mut children = Vec::new();
+    for (i, h) in [a, b].into_iter().enumerate() {
+        let mut c = Command::new("nice")
             .args(["-n", &h.nice.to_string(), "taskset", "-c", "0"])
             .arg(&exe)
-            .args(["guest", "spin", "--from-ms", &from.to_string(), "--until-ms", &until.to_string(), "--name", h.name])
-            .stdin(Stdio::null())
+            .args(["guest", "spin", "--name", h.name])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .context("starting a spin hog (nice, taskset)")
-    };
-    let mut children = vec![spawn(a)?, spawn(b)?];
-    let mut got = Vec::new();
+            .context("starting a spin hog (nice, taskset)")?;
+        let out = c.stdout.take().expect("piped");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                let _ = tx.send((i, line));
+            }
+        });
+        children.push(c);
+    }
+    let result = spin_pair(&mut children, &rx, secs);
     for c in &mut children {
-        match wait_timeout(c, Duration::from_secs(u64::from(secs) + 60) + SPIN_START_DELAY) {
-            Some(st) if st.success() => {
-                let mut out = String::new();
-                use std::io::Read;
-                c.stdout.take().map(|mut s| s.read_to_string(&mut out));
-                let ms: f64 = out.trim().parse().with_context(|| format!("spin printed {out:?}, not CPU milliseconds"))?;
-                got.push(ms);
-            }
-            Some(st) => {
-                let mut err = String::new();
-                use std::io::Read;
-                c.stderr.take().map(|mut s| s.read_to_string(&mut err));
-                anyhow::bail!("a spin hog failed ({st}): {}", err.trim());
-            }
-            None => {
-                kill_and_reap(c);
-                anyhow::bail!("a spin hog did not end within {} s", secs + 60);
+        kill_and_reap(c);
+    }
+    result
+}
+
+/// The handshake and the wait of [`cpu_ms`]; `rx` carries each hog's output lines.
+fn spin_pair(children: &mut [std::process::Child], rx: &std::sync::mpsc::Receiver<(usize, String)>, secs: u32) -> Result<(f64, f64)> {
+    let failed = |children: &mut [std::process::Child], what: String| -> anyhow::Error {
+        // Name the hog's own words if it exited with an error.
+        for c in children.iter_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                if !st.success() {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    c.stderr.take().map(|mut s| s.read_to_string(&mut err));
+                    return anyhow::anyhow!("a spin hog failed ({st}): {}", err.trim());
+                }
             }
         }
+        anyhow::anyhow!(what)
+    };
+    // The next line from either hog, or None at the deadline or once a hog has exited with an
+    // error (checked every second: a hog that failed to start says nothing).
+    let next_line = |children: &mut [std::process::Child], deadline: Instant| -> Option<(usize, String)> {
+        while Instant::now() < deadline {
+            let step = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
+            match rx.recv_timeout(step) {
+                Ok(got) => return Some(got),
+                Err(_) if children.iter_mut().any(|c| matches!(c.try_wait(), Ok(Some(st)) if !st.success())) => return None,
+                Err(_) => {}
+            }
+        }
+        None
+    };
+    let deadline = Instant::now() + SPIN_READY_LIMIT;
+    let mut ready = [false; 2];
+    while !ready.iter().all(|&r| r) {
+        match next_line(children, deadline).ok_or(()) {
+            Ok((i, line)) if line.trim() == SPIN_READY => ready[i] = true,
+            Ok((_, line)) => return Err(failed(children, format!("a spin hog said {line:?} instead of {SPIN_READY:?}"))),
+            Err(_) => return Err(failed(children, format!("the spin hogs were not both ready within {} s", SPIN_READY_LIMIT.as_secs()))),
+        }
     }
-    Ok((got[0], got[1]))
+    let from = unix_ms() + SPIN_WINDOW_LEAD.as_millis() as u64;
+    let until = from + u64::from(secs) * 1000;
+    for c in children.iter_mut() {
+        let stdin = c.stdin.as_mut().expect("piped");
+        std::io::Write::write_all(stdin, format!("{from} {until}\n").as_bytes()).context("telling a spin hog its window")?;
+    }
+    let deadline = Instant::now() + SPIN_WINDOW_LEAD + Duration::from_secs(u64::from(secs) + 60);
+    let mut got = [None; 2];
+    while got.iter().any(Option::is_none) {
+        match next_line(children, deadline).ok_or(()) {
+            Ok((i, line)) => {
+                let ms: f64 = line.trim().parse().with_context(|| format!("spin printed {line:?}, not CPU milliseconds"))?;
+                got[i] = Some(ms);
+            }
+            Err(_) => return Err(failed(children, format!("a spin hog did not report within {} s of its window", secs + 60))),
+        }
+    }
+    for c in children.iter_mut() {
+        if let Some(st) = wait_timeout(c, Duration::from_secs(10)).filter(|st| !st.success()) {
+            return Err(failed(children, format!("a spin hog exited with {st}")));
+        }
+    }
+    Ok((got[0].unwrap_or(0.0), got[1].unwrap_or(0.0)))
 }
 
 /// Now, ms since the Unix epoch.
@@ -80,21 +138,36 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The spin helper itself (`mimic guest spin`): name this process `name`, sleep until `from_ms`
-/// (Unix ms), burn CPU until `until_ms`, print the CPU time it got in that window, ms.
-pub fn spin(from_ms: u64, until_ms: u64, name: &str) -> Result<()> {
-    anyhow::ensure!(until_ms > from_ms, "--until-ms {until_ms} is not after --from-ms {from_ms}");
+/// The spin helper itself (`mimic guest spin`): name this process `name`, say it is ready, read
+/// its window ("FROM UNTIL", Unix ms) from stdin, sleep until FROM, burn CPU until UNTIL, print
+/// the CPU time it got in that window, ms.
+pub fn spin(name: &str) -> Result<()> {
     let cname = std::ffi::CString::new(name.as_bytes().iter().take(15).copied().collect::<Vec<u8>>())
         .context("the name holds a NUL byte")?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     if unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr() as libc::c_ulong, 0, 0, 0) } != 0 {
         anyhow::bail!("prctl(PR_SET_NAME, {name:?}) failed: {}", std::io::Error::last_os_error());
     }
+    // Touch the burn loop and the clocks once, so nothing is left to load in the window.
+    burn(Duration::ZERO)?;
+    println!("{SPIN_READY}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the window from stdin")?;
+    let (from_ms, until_ms) = parse_window(&line)?;
     std::thread::sleep(Duration::from_millis(from_ms.saturating_sub(unix_ms())));
     let late = unix_ms().saturating_sub(from_ms);
     anyhow::ensure!(late < 1000, "started {late} ms after the window opened: the pair would not overlap");
     println!("{:.1}", burn(Duration::from_millis(until_ms.saturating_sub(unix_ms())))?);
     Ok(())
+}
+
+/// A spin window, "FROM UNTIL" in Unix ms, UNTIL after FROM.
+fn parse_window(line: &str) -> Result<(u64, u64)> {
+    let mut it = line.split_whitespace().map(str::parse::<u64>);
+    match (it.next(), it.next(), it.next()) {
+        (Some(Ok(from)), Some(Ok(until)), None) if until > from => Ok((from, until)),
+        _ => anyhow::bail!("expected a window 'FROM UNTIL' (Unix ms, UNTIL after FROM), got {:?}", line.trim()),
+    }
 }
 
 /// Burn CPU on this thread for `wall` of wall time; return the CPU time the thread got in it, ms.
@@ -251,6 +324,14 @@ pub(super) fn renamed_kworker(cfg: &FaultsConfig, policies: &[(&str, Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spin_window_must_be_two_increasing_times() {
+        assert_eq!(parse_window("1000 9000\n").unwrap(), (1000, 9000));
+        for bad in ["", "1000", "9000 1000", "1000 1000", "a b", "1 2 3"] {
+            assert!(parse_window(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn within_range_spans_eevdfs_two_measurements_and_its_tolerance() {
