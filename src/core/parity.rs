@@ -160,11 +160,22 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
         }
         let Some(traced) = traced else { continue };
         decisions += 1;
+        let prev = if wakeup { ev.prev_cpu } else { ev.cpu };
+        let prev_cpu = usize::try_from(prev).ok().filter(|&c| c < nr_cpus);
+        let prev_curr = prev_cpu.and_then(|c| curr[c]);
+        // get_task_info: what runs on the previous CPU, unless it is idle or the task itself.
+        let (prev_curr_run_ns, prev_curr_exec_ns) = match (prev_cpu, prev_curr) {
+            (Some(c), Some(p)) if p > 0 && p != ev.pid && ev.ts_ns > curr_since[c].0 => {
+                let run = ev.ts_ns - curr_since[c].0;
+                (run, curr_since[c].1 + run)
+            }
+            _ => (0, 0),
+        };
         let t = tasks.entry(ev.pid).or_default();
         // What scx_rustland_core hands user space for this enqueue.
         let task = Task {
             pid: ev.pid,
-            cpu: if wakeup { ev.prev_cpu } else { ev.cpu },
+            cpu: prev,
             nr_cpus_allowed: ev.nr_cpus_allowed as u64,
             // wake_up_new_task() enqueues without the wakeup flag.
             flags: if ev.kind == EventKind::Wakeup { SCX_ENQ_WAKEUP } else { 0 },
@@ -178,8 +189,8 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             waker_cpu,
             comm: ev.comm,
             kthread: false,
-            prev_curr_run_ns: 0,
-            prev_curr_exec_ns: 0,
+            prev_curr_run_ns,
+            prev_curr_exec_ns,
         };
         t.view.observe(&task, ev.ts_ns);
         let known = t.ran_once && curr.iter().all(Option::is_some) && ev.ts_ns >= t0.saturating_add(WARMUP_NS);
@@ -190,18 +201,7 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
             nr_queued: waiting.iter().filter(|&&p| p != ev.pid).count() as u64,
             nr_scheduled: 0,
         };
-        let prev = task.cpu;
-        let prev_curr = usize::try_from(prev).ok().and_then(|c| curr.get(c).copied().flatten());
         let prev_idle = prev_curr == Some(0);
-        // get_task_info: what runs on the previous CPU, unless it is idle or the task itself.
-        let mut task = task;
-        if let Some(c) = usize::try_from(prev).ok().filter(|&c| c < nr_cpus && !prev_idle && prev_curr != Some(ev.pid) && prev_curr.is_some()) {
-            let (since, before) = curr_since[c];
-            if ev.ts_ns > since {
-                task.prev_curr_run_ns = ev.ts_ns - since;
-                task.prev_curr_exec_ns = before + task.prev_curr_run_ns;
-            }
-        }
         let sched = t.view.vector(&task, &counts.system_view(&task, if prev_idle { prev } else { -1 }));
         if !known {
             continue;

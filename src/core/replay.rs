@@ -433,11 +433,9 @@ mod tests {
                         (stop, 0)
                     }
                 };
-                let task = Task { pid: s.pid, cpu: 0, nr_cpus_allowed: s.cpus as u64, flags, start_ts, stop_ts,
-                                  exec_runtime: 0, weight: scx_weight_from_nice(s.nice), vtime: 0, enq_ts: now, stint_exec_ns: 0,
+                let task = Task { nr_cpus_allowed: s.cpus as u64, flags, start_ts, stop_ts, weight: scx_weight_from_nice(s.nice), enq_ts: now,
                                   waker_cpu: if matches!(a, Act::Wake(_)) && s.cpus > 1 { waker_of(s.pid) } else { -1 },
-                                  comm: Task::comm_from(s.comm),
-                                  kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 };
+                                  ..Task::new(s.pid, s.comm) };
                 view.observe(&task, now);
                 // The tracer's scan at a switch counts the preempted task itself; both sides
                 // leave the deciding task out (see Replayer::push).

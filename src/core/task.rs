@@ -90,8 +90,7 @@ mod tests {
     fn comm_is_truncated_like_the_kernel_and_read_back_without_padding() {
         let c = Task::comm_from("a-very-long-command-name");
         assert_eq!(c[15], 0);
-        let t = Task { pid: 1, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 10, stop_ts: 4,
-                       exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: c, kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 };
+        let t = Task { start_ts: 10, stop_ts: 4, comm: c, ..Task::new(1, "") };
         assert_eq!(t.comm_bytes(), b"a-very-long-com");
         assert_eq!(t.last_burst_ns(), 0, "stop before start means unknown, not a huge burst");
     }

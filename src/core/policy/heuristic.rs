@@ -82,8 +82,7 @@ mod tests {
     use crate::features::SystemView;
 
     fn task(pid: i32, cpu: i32, nr_cpus_allowed: u64) -> Task {
-        Task { pid, cpu, nr_cpus_allowed, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1,
-               comm: Task::comm_from("x"), kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 }
+        Task { cpu, nr_cpus_allowed, ..Task::new(pid, "x") }
     }
 
     #[test]

@@ -199,8 +199,7 @@ mod tests {
     }
 
     fn task(pid: i32, cpu: i32) -> Task {
-        Task { pid, cpu, nr_cpus_allowed: 2, flags: 1, start_ts: 0, stop_ts: 0, exec_runtime: 0, weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1,
-               comm: Task::comm_from("x"), kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 }
+        Task { cpu, flags: 1, ..Task::new(pid, "x") }
     }
 
     #[test]

@@ -116,8 +116,7 @@ mod tests {
 
     #[test]
     fn only_a_kernel_thread_with_a_critical_name_is_critical() {
-        let mut t = Task { pid: 9, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 0, stop_ts: 0, exec_runtime: 0,
-                           weight: 100, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: Task::comm_from("kworker/0:1"), kthread: true, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 };
+        let mut t = Task { kthread: true, ..Task::new(9, "kworker/0:1") };
         assert!(is_critical(&t));
         t.kthread = false;
         assert!(!is_critical(&t), "a user process named like a kworker gets nothing");

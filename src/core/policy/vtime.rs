@@ -161,8 +161,7 @@ mod tests {
     const SLICE: u64 = 5_000_000;
 
     fn task(pid: i32, comm: &str, burst: u64, exec: u64, weight: u64) -> Task {
-        Task { pid, cpu: 0, nr_cpus_allowed: 2, flags: 0, start_ts: 1_000, stop_ts: 1_000 + burst,
-               exec_runtime: exec, weight, vtime: 0, enq_ts: 0, stint_exec_ns: 0, waker_cpu: -1, comm: Task::comm_from(comm), kthread: false, prev_curr_run_ns: 0, prev_curr_exec_ns: 0 }
+        Task { start_ts: 1_000, stop_ts: 1_000 + burst, exec_runtime: exec, weight, ..Task::new(pid, comm) }
     }
 
     #[test]

@@ -202,7 +202,8 @@ fn decode(e: &intf::mimic_event) -> Option<TraceEvent> {
         resched: e.resched != 0,
         nice: e.static_prio - 120,
         nr_cpus_allowed: e.nr_cpus_allowed,
-        // prev_is_waker_cpu is derived by the replay from prev_cpu and waker_cpu.
+        // The rest of the system view (the waker's CPU, what runs on the previous CPU) is derived
+        // by the replay from the events.
         sys: SystemView { nr_runnable: e.nr_runnable, idle_cpus: e.idle_cpus, prev_cpu_idle: e.prev_cpu_idle != 0, ..Default::default() },
         comm,
     })

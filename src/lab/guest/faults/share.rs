@@ -102,10 +102,10 @@ fn spin_pair(children: &mut [std::process::Child], rx: &std::sync::mpsc::Receive
     let deadline = Instant::now() + SPIN_READY_LIMIT;
     let mut ready = [false; 2];
     while !ready.iter().all(|&r| r) {
-        match next_line(children, deadline).ok_or(()) {
-            Ok((i, line)) if line.trim() == SPIN_READY => ready[i] = true,
-            Ok((_, line)) => return Err(failed(children, format!("a spin hog said {line:?} instead of {SPIN_READY:?}"))),
-            Err(_) => return Err(failed(children, format!("the spin hogs were not both ready within {} s", SPIN_READY_LIMIT.as_secs()))),
+        match next_line(children, deadline) {
+            Some((i, line)) if line.trim() == SPIN_READY => ready[i] = true,
+            Some((_, line)) => return Err(failed(children, format!("a spin hog said {line:?} instead of {SPIN_READY:?}"))),
+            None => return Err(failed(children, format!("the spin hogs were not both ready within {} s", SPIN_READY_LIMIT.as_secs()))),
         }
     }
     let from = unix_ms() + SPIN_WINDOW_LEAD.as_millis() as u64;
@@ -117,12 +117,12 @@ fn spin_pair(children: &mut [std::process::Child], rx: &std::sync::mpsc::Receive
     let deadline = Instant::now() + SPIN_WINDOW_LEAD + Duration::from_secs(u64::from(secs) + 60);
     let mut got = [None; 2];
     while got.iter().any(Option::is_none) {
-        match next_line(children, deadline).ok_or(()) {
-            Ok((i, line)) => {
+        match next_line(children, deadline) {
+            Some((i, line)) => {
                 let ms: f64 = line.trim().parse().with_context(|| format!("spin printed {line:?}, not CPU milliseconds"))?;
                 got[i] = Some(ms);
             }
-            Err(_) => return Err(failed(children, format!("a spin hog did not report within {} s of its window", secs + 60))),
+            None => return Err(failed(children, format!("a spin hog did not report within {} s of its window", secs + 60))),
         }
     }
     for c in children.iter_mut() {
