@@ -14,7 +14,7 @@ typedef unsigned long long u64;
 #endif
 
 #define MIMIC_COMM_LEN 16
-/* CPUs scanned for the system view (run queue lengths, idle CPUs). */
+/* CPUs with a ring (events on a CPU beyond are counted as lost). */
 #define MIMIC_MAX_CPUS 256
 
 enum mimic_event_kind {
@@ -33,14 +33,11 @@ struct mimic_event {
 	s32 waker_cpu;      /* WAKEUP*: CPU of the waking context */
 	s32 static_prio;    /* 120 + nice */
 	u32 nr_cpus_allowed;
-	u32 nr_runnable;    /* sum of rq->nr_running over CPUs at the decision */
-	u32 idle_cpus;      /* CPUs running their idle task at the decision */
 	s32 next_pid;       /* STOP: the task switched in (0: the idle task) */
 	s32 curr_pid;       /* WAKEUP*: the task running on the chosen CPU (0: idle) */
 	u8 kind;            /* enum mimic_event_kind */
 	u8 voluntary;       /* STOP: the task blocked (1) or was preempted (0) */
 	u8 chosen_idle;     /* WAKEUP*: the chosen CPU was idle */
-	u8 prev_cpu_idle;   /* the task's previous CPU was idle at the decision */
 	u8 queued;          /* WAKEUP: still on a run queue when woken (no CPU was chosen) */
 	u8 resched;         /* WAKEUP*: the chosen CPU's running task must reschedule (set by the wakeup) */
 	char comm[MIMIC_COMM_LEN];

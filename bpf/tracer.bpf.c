@@ -11,7 +11,7 @@
  *   sched_wakeup(_new)-> WAKEUP(_NEW) with the CPU the kernel chose, whether it was idle, the task
  *                        running there and whether it was told to reschedule (the tracepoint fires
  *                        after wakeup_preempt(), so that flag is EEVDF's wakeup-preemption
- *                        verdict), and the system view once the task is queued
+ *                        verdict)
  *   sched_process_exit-> EXIT
  *   sched_migrate_task-> counted only
  *
@@ -29,7 +29,9 @@
  * when it picks the task). Per-task state is needed only from sched_waking to sched_wakeup and
  * lives in task-local storage (a pointer from the task, no hashing). Task and run-queue fields
  * are read with direct loads through the BTF-typed pointers tp_btf hands us (no probe-read helper
- * calls; CO-RE still relocates the field offsets).
+ * calls; CO-RE still relocates the field offsets). No program looks at more than the run queue of
+ * the CPU its event is about: the system view (runnable tasks, idle CPUs) is counted by the replay
+ * from the switches and wakeups recorded here, so an event costs the same on any number of CPUs.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -39,7 +41,7 @@
 
 char _license[] SEC("license") = "GPL";
 
-const volatile u32 nr_cpus = 1;     /* CPUs to scan (set by user space) */
+const volatile u32 nr_cpus = 1;     /* CPUs with a ring (set by user space) */
 const volatile s32 self_tgid = 0;   /* the tracer's own process, not recorded */
 
 const volatile u32 ring_slots = 1; /* slots per CPU ring, a power of two (set by user space) */
@@ -88,43 +90,6 @@ static __always_inline bool cpu_is_idle(s32 cpu)
 	if (!rq)
 		return false;
 	return rq->curr == rq->idle;
-}
-
-/* Runnable tasks and idle CPUs over the whole system, and whether @prev_cpu is idle. */
-static __always_inline void system_view(s32 prev_cpu, u32 *runnable, u32 *idle, u8 *prev_idle)
-{
-	u32 r = 0, i = 0, c;
-	u8 pi = 0;
-
-	for (c = 0; c < MIMIC_MAX_CPUS; c++) {
-		struct rq *rq;
-
-		if (c >= nr_cpus)
-			break;
-		rq = bpf_per_cpu_ptr(&runqueues, c);
-		if (!rq)
-			continue;
-		r += rq->nr_running;
-		/*
-		 * EEVDF's delayed dequeue keeps a task that blocked with negative lag on the run
-		 * queue until it is picked: counted in nr_running, yet not runnable (and under
-		 * sched_ext, where the scheduler computes this feature, there is no such state).
-		 * Kernels since 6.13 count those in h_nr_queued but not in h_nr_runnable.
-		 */
-		if (bpf_core_field_exists(rq->cfs.h_nr_runnable)) {
-			u32 delayed = rq->cfs.h_nr_queued - rq->cfs.h_nr_runnable;
-
-			r -= delayed < rq->nr_running ? delayed : rq->nr_running;
-		}
-		if (rq->curr == rq->idle) {
-			i++;
-			if ((s32)c == prev_cpu)
-				pi = 1;
-		}
-	}
-	*runnable = r;
-	*idle = i;
-	*prev_idle = pi;
 }
 
 /* The task's state, created (zeroed) on first use; freed by the kernel with the task. */
@@ -250,12 +215,6 @@ int BPF_PROG(mimic_switch, bool preempt, struct task_struct *prev, struct task_s
 	/* Blocked if it gave up the CPU in a sleeping state; preempted otherwise. */
 	s->ev.voluntary = !preempt && prev_state != 0;
 	s->ev.next_pid = next->pid;
-	/*
-	 * A preempted task is runnable again at once: the view is its decision's. A task that
-	 * blocked decides nothing now (its wakeup will), so the per-CPU scan is skipped.
-	 */
-	if (!s->ev.voluntary)
-		system_view(cpu, &s->ev.nr_runnable, &s->ev.idle_cpus, &s->ev.prev_cpu_idle);
 	publish(s, pos);
 	return 0;
 }
@@ -318,15 +277,6 @@ static __always_inline int on_wakeup(struct task_struct *p, u8 kind)
 		s->ev.prev_cpu = bpf_get_smp_processor_id();
 		s->ev.waker_cpu = s->ev.prev_cpu;
 	}
-	/*
-	 * The system view as the scheduler will see it: after the task was enqueued (a
-	 * user-space scheduler reads its counters later still), not at sched_waking — with
-	 * remote wakeups the waker has often gone idle in between (measured by replaying both
-	 * paths: 41% of idle_cpus values differed). The woken task itself is not counted.
-	 */
-	system_view(s->ev.prev_cpu, &s->ev.nr_runnable, &s->ev.idle_cpus, &s->ev.prev_cpu_idle);
-	if (s->ev.nr_runnable)
-		s->ev.nr_runnable--;
 	publish(s, pos);
 	return 0;
 }

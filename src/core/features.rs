@@ -45,12 +45,12 @@ pub const FEATURE_DOCS: [&str; N_FEATURES] = [
     "at a wakeup: how long the task slept (its last stop to this wakeup), µs; 0 when it was preempted or nothing is known",
     "EWMA (α = 1/4) of how often a stint ended voluntarily (blocked) rather than preempted, 0..1",
     "number of CPUs the task may run on",
-    "tasks runnable or running on the whole system at decision time, the deciding task not counted",
-    "CPUs idle at decision time",
+    "tasks running on a CPU or waiting for one at decision time, the deciding task not counted (the scheduler's BPF counters: running + queued + held by user space; the tracer counts the same from the switches and wakeups)",
+    "CPUs not running a task at decision time (CPUs online minus CPUs running one)",
     "1 if the task's previous CPU was idle at decision time, else 0",
     "1 at a wakeup when the task may run on more than one CPU and its previous CPU is the waker's (the CPU that selected one for it), else 0",
     "how long the task running on the previous CPU has run since it was switched in, µs; 0 when that CPU is idle or runs the deciding task",
-    "the CPU time the task running on the previous CPU has had since it last woke up, this stint included, µs; 0 when prev_cpu_curr_run_us is",
+    "the CPU time the task running on the previous CPU has had since it became runnable, this stint included, µs; 0 when prev_cpu_curr_run_us is",
     "stable class of the command name: FNV-1a of comm with digits removed, mod 4096",
 ];
 
@@ -136,7 +136,7 @@ pub struct SystemView {
     /// How long the task running on the previous CPU has run since it was switched in, ns (0:
     /// that CPU is idle, runs the deciding task, or nothing is known).
     pub prev_cpu_curr_run_ns: u64,
-    /// The CPU time that task has had since it last woke up, this stint included, ns (0 when
+    /// The CPU time that task has had since it became runnable, this stint included, ns (0 when
     /// `prev_cpu_curr_run_ns` is): how far ahead it has run, which EEVDF's wakeup preemption
     /// weighs against the waking task.
     pub prev_cpu_curr_exec_ns: u64,

@@ -1,7 +1,7 @@
 //! Feature parity, measured: one recorded trace replayed through both feature paths.
 //!
 //! The **tracer's path** is [`Replayer`]: stints as the kernel accounted them (`ran_ns`), times
-//! on the run-queue clock, the system view from the tracer's scan of every run queue.
+//! on the run-queue clock, the system counts from the switches and wakeups it has replayed.
 //!
 //! The **scheduler's path** rebuilds, from the same events, what scx_mimic is handed at each
 //! decision and computes the vector the way it does ([`QueuedView`], [`BpfCounts`]):
@@ -12,10 +12,14 @@
 //! * the system view comes from counters: CPUs running a task (each CPU's current task, from the
 //!   switches) and tasks waiting for a CPU other than the deciding one (woken or preempted, not
 //!   switched in yet) — the BPF side's `nr_running` and `nr_queued`, which never count the task
-//!   being decided (user space has taken it off the queue). What this rebuild cannot see: tasks
-//!   that are not recorded (real-time ones, the tracer itself) and tasks woken before the trace
-//!   began; and under sched_ext the real counters also miss tasks already dispatched to a queue
-//!   but not running yet.
+//!   being decided (user space has taken it off the queue).
+//!
+//! Both paths count the system from the same events (the tracer stopped scanning every run
+//! queue so that its cost per event does not grow with the CPUs), so for the counts this measures
+//! whether the two ways of counting agree. What neither sees: tasks that are not recorded
+//! (real-time ones, the tracer itself) while they wait, and tasks woken before the trace began;
+//! and under sched_ext the real counters also miss tasks already dispatched to a queue but not
+//! running yet.
 //!
 //! A decision is compared once the scheduler's path can know it: every CPU's current task has
 //! been seen, the task has been switched in at least once inside the trace (before that the
@@ -83,7 +87,7 @@ struct SchedTask {
 
 /// Replay `events` (time order) through both paths on a machine of `nr_cpus` CPUs.
 pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
-    let mut tracer = Replayer::new();
+    let mut tracer = Replayer::new(nr_cpus as u32);
     tracer.keep_decisions = true;
     let mut tasks: HashMap<i32, SchedTask> = HashMap::new();
     let mut curr: Vec<Option<i32>> = vec![None; nr_cpus];
@@ -231,22 +235,20 @@ pub fn measure(events: &[TraceEvent], nr_cpus: usize) -> Parity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::SystemView;
 
     fn ev(ts_ns: u64, kind: EventKind, pid: i32, cpu: i32) -> TraceEvent {
         TraceEvent { ts_ns, kind, pid, cpu, prev_cpu: cpu, waker_cpu: cpu, voluntary: true, ran_ns: 0, chosen_idle: false,
                      next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 1,
-                     sys: SystemView::default(), comm: Task::comm_from("t") }
+                     comm: Task::comm_from("t") }
     }
 
-    /// One CPU: task 7 runs 100 µs stints between sleeps; the tracer saw the system as the
-    /// counters say (nothing else runnable, the CPU idle at each wakeup).
+    /// One CPU: task 7 runs 100 µs stints between sleeps (nothing else runnable, the CPU idle at
+    /// each wakeup).
     fn trace(ran_ns: u64) -> Vec<TraceEvent> {
-        let idle_view = SystemView { nr_runnable: 0, idle_cpus: 1, prev_cpu_idle: true, ..Default::default() };
         let mut v = vec![TraceEvent { next_pid: 0, ..ev(0, EventKind::Stop, 99, 0) }];
         for k in 0..20u64 {
             let t = WARMUP_NS + 1_000_000 + k * 1_000_000;
-            v.push(TraceEvent { sys: idle_view, ..ev(t, EventKind::Wakeup, 7, 0) });
+            v.push(ev(t, EventKind::Wakeup, 7, 0));
             // Switched in at t + 10 µs (a switch-out of the idle task is not recorded, so the
             // switch-in comes from another task's stop: a 1-µs helper, pid 8).
             v.push(TraceEvent { next_pid: 7, ran_ns: 1_000, ..ev(t + 10_000, EventKind::Stop, 8, 0) });
@@ -289,17 +291,24 @@ mod tests {
 
     #[test]
     fn a_difference_in_the_system_view_is_measured() {
-        // The tracer saw three other tasks runnable where the counters see none: nr_runnable
-        // disagrees at every decision, the task's own features do not.
+        // A switch-in lost from the trace (a full ring): task 9 is seen woken, then blocking,
+        // never running. The tracer's path stops counting it as waiting when it blocks; the
+        // rebuilt counters learn that a task stopped waiting only from its switch-in, so they
+        // count it as waiting from then on: every later decision's nr_runnable differs, the
+        // task's own features do not.
         let mut t = trace(100_000);
-        for e in t.iter_mut().filter(|e| e.kind == EventKind::Wakeup) {
-            e.sys.nr_runnable = 3;
-        }
+        t.push(ev(WARMUP_NS + 500_000, EventKind::Wakeup, 9, 0));
+        t.push(TraceEvent { ran_ns: 50_000, ..ev(WARMUP_NS + 600_000, EventKind::Stop, 9, 0) });
+        t.sort_by_key(|e| e.ts_ns);
         let p = measure(&t, 1);
         let share = |n: &str| p.features.iter().find(|f| f.feature == n).unwrap().share;
         assert_eq!(share("nr_runnable"), 1.0, "{p:?}");
         assert_eq!(share("last_burst_us"), 0.0);
         assert_eq!(share("weight"), 0.0);
+        // Without the loss, the same events agree.
+        t.insert(t.iter().position(|e| e.pid == 9 && e.kind == EventKind::Stop).unwrap(),
+                 TraceEvent { next_pid: 9, ran_ns: 1_000, ..ev(WARMUP_NS + 550_000, EventKind::Stop, 8, 0) });
+        assert_eq!(measure(&t, 1).features.iter().find(|f| f.feature == "nr_runnable").unwrap().mismatched, 0);
     }
 
     #[test]

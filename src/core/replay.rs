@@ -23,7 +23,7 @@
 //! exits at once (see `workload::run`); the tracer sees its exit on the same clock as everything
 //! else, and every row after it carries phase K (0: before the first marker).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::features::{scx_weight_from_nice, vector, History, SystemView, TaskAttrs, N_FEATURES};
 use crate::task::TASK_COMM_LEN;
@@ -70,8 +70,6 @@ pub struct TraceEvent {
     /// Task's nice value.
     pub nice: i32,
     pub nr_cpus_allowed: u32,
-    /// System at the decision moment (wakeup: when the wakeup started; stop: at the switch).
-    pub sys: SystemView,
     pub comm: [u8; TASK_COMM_LEN],
 }
 
@@ -196,21 +194,52 @@ pub struct Replayer {
     pub keep_decisions: bool,
     /// Per CPU: the task running there (0: idle) and when it was switched in.
     running: HashMap<i32, (i32, u64)>,
+    /// CPUs of the machine (0..nr_cpus), and how many of them run a task.
+    nr_cpus: u32,
+    busy_cpus: u32,
+    /// Tasks waiting for a CPU: woken or preempted, not switched in since.
+    waiting: HashSet<i32>,
 }
 
 impl Replayer {
-    pub fn new() -> Self {
-        Self::default()
+    /// A replay of a trace recorded on a machine of `nr_cpus` CPUs.
+    pub fn new(nr_cpus: u32) -> Self {
+        Self { nr_cpus, ..Self::default() }
     }
 
-    fn decide(&mut self, ev: &TraceEvent, cause: Cause) -> Decision {
+    /// The system when `pid` is decided, counted from the events the way the scheduler's BPF side
+    /// counts it (`BpfCounts`): runnable = CPUs running a task + tasks waiting for one, the
+    /// deciding task left out unless it is still running; idle CPUs = the others. The tracer does
+    /// not scan the run queues for it, so its cost per event does not grow with the CPUs. A CPU
+    /// not seen yet in the trace counts as idle (a busy one is seen at its next switch).
+    fn system_view(&self, pid: i32, prev_cpu: i32) -> SystemView {
+        let waiting_others = self.waiting.len() - usize::from(self.waiting.contains(&pid));
+        SystemView {
+            nr_runnable: self.busy_cpus + waiting_others as u32,
+            idle_cpus: self.nr_cpus.saturating_sub(self.busy_cpus),
+            prev_cpu_idle: (0..self.nr_cpus as i32).contains(&prev_cpu)
+                && self.running.get(&prev_cpu).is_none_or(|&(p, _)| p == 0),
+            ..Default::default()
+        }
+    }
+
+    /// A switch on `cpu` at `ts`: `next` (0: the idle task) runs there from now.
+    fn switch_in(&mut self, cpu: i32, next: i32, ts: u64) {
+        let old = self.running.insert(cpu, (next, ts)).map_or(0, |(p, _)| p);
+        if (0..self.nr_cpus as i32).contains(&cpu) {
+            self.busy_cpus = self.busy_cpus + u32::from(next > 0) - u32::from(old > 0);
+        }
+        self.waiting.remove(&next);
+    }
+
+    fn decide(&mut self, ev: &TraceEvent, cause: Cause, sys: &SystemView) -> Decision {
         let st = self.tasks.entry(ev.pid).or_default();
         let attrs = TaskAttrs {
             weight: scx_weight_from_nice(ev.nice),
             nr_cpus_allowed: ev.nr_cpus_allowed as u64,
             comm: ev.comm,
         };
-        let d = Decision { ts_ns: ev.ts_ns, pid: ev.pid, cause, features: vector(&st.history, &attrs, &ev.sys) };
+        let d = Decision { ts_ns: ev.ts_ns, pid: ev.pid, cause, features: vector(&st.history, &attrs, sys) };
         st.pending = Some(d.clone());
         if self.keep_decisions {
             self.decisions.push(d.clone());
@@ -223,7 +252,7 @@ impl Replayer {
         if ev.kind == EventKind::Stop {
             // Every switch is recorded (from an unrecorded task as pid 0): the incoming task
             // runs on this CPU from now.
-            self.running.insert(ev.cpu, (ev.next_pid, ev.ts_ns));
+            self.switch_in(ev.cpu, ev.next_pid, ev.ts_ns);
         }
         if ev.pid <= 0 {
             return; // the idle task
@@ -245,14 +274,13 @@ impl Replayer {
                         voluntary: ev.voluntary,
                     });
                 }
-                if !ev.voluntary {
-                    // Preempted: it is runnable again at once, a new slice decision. The scan at
-                    // the switch counted the task itself (a preempted task stays on its run
-                    // queue); at a wakeup it did not (not enqueued yet), and the scheduler's
-                    // counters never count the task being decided: "runnable" means the others.
-                    let mut others = *ev;
-                    others.sys.nr_runnable = ev.sys.nr_runnable.saturating_sub(1);
-                    self.decide(&others, Cause::Requeue);
+                if ev.voluntary {
+                    self.waiting.remove(&ev.pid);
+                } else {
+                    // Preempted: it is runnable again at once, waiting, a new slice decision.
+                    self.waiting.insert(ev.pid);
+                    let sys = self.system_view(ev.pid, ev.cpu);
+                    self.decide(ev, Cause::Requeue, &sys);
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
@@ -261,13 +289,15 @@ impl Replayer {
                 st.history.on_wakeup(ev.ts_ns);
                 if !running {
                     st.exec_since_runnable = 0;
+                    // A task woken while still on its CPU (it had not finished going to sleep)
+                    // is running, not waiting.
+                    self.waiting.insert(ev.pid);
                 }
+                let mut sys = self.system_view(ev.pid, ev.prev_cpu);
                 // The kernel selects a CPU on the waking side, except for a task allowed on one.
-                let mut woken = *ev;
-                woken.sys.prev_is_waker_cpu = ev.nr_cpus_allowed > 1 && ev.waker_cpu >= 0 && ev.prev_cpu == ev.waker_cpu;
-                (woken.sys.prev_cpu_curr_run_ns, woken.sys.prev_cpu_curr_exec_ns) = self.curr_run(ev.prev_cpu, ev.pid, ev.ts_ns);
-                let ev = &woken;
-                let d = self.decide(ev, Cause::Wakeup);
+                sys.prev_is_waker_cpu = ev.nr_cpus_allowed > 1 && ev.waker_cpu >= 0 && ev.prev_cpu == ev.waker_cpu;
+                (sys.prev_cpu_curr_run_ns, sys.prev_cpu_curr_exec_ns) = self.curr_run(ev.prev_cpu, ev.pid, ev.ts_ns);
+                let d = self.decide(ev, Cause::Wakeup, &sys);
                 if !ev.chosen_idle && ev.curr_pid > 0 && ev.curr_pid != ev.pid {
                     let row = PreemptRow { ts_ns: ev.ts_ns, phase: self.phase, pid: ev.pid, comm: ev.comm, features: d.features,
                                            cpu: ev.cpu, curr_pid: ev.curr_pid, preempted: false };
@@ -289,6 +319,7 @@ impl Replayer {
             }
             EventKind::Exit => {
                 self.tasks.remove(&ev.pid);
+                self.waiting.remove(&ev.pid);
                 if let Some(k) = phase_marker(&ev.comm) {
                     self.phase = k;
                 }
@@ -297,7 +328,7 @@ impl Replayer {
     }
 
     /// The task running on `cpu` at `now_ns`: how long it has run since it was switched in, and
-    /// its CPU time since it last woke up (this stint included); (0, 0) when the CPU is idle,
+    /// its CPU time since it became runnable (this stint included); (0, 0) when the CPU is idle,
     /// runs `pid` itself, or its task is not known yet.
     fn curr_run(&self, cpu: i32, pid: i32, now_ns: u64) -> (u64, u64) {
         match self.running.get(&cpu) {
@@ -339,6 +370,7 @@ impl Replayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bpf_view::BpfCounts;
     use crate::features::{QueuedView, FEATURE_NAMES, SCX_ENQ_WAKEUP};
     use crate::task::Task;
 
@@ -359,9 +391,8 @@ mod tests {
         acts: Vec<Act>,
     }
 
-    fn sys_at(t: u64) -> SystemView {
-        SystemView { nr_runnable: (t / 1000 % 7) as u32, idle_cpus: (t / 1000 % 3) as u32, prev_cpu_idle: t % 2 == 0, ..Default::default() }
-    }
+    /// The scenarios' machine: two CPUs.
+    const CPUS: u32 = 2;
 
     fn scenarios() -> Vec<Scenario> {
         vec![
@@ -393,19 +424,18 @@ mod tests {
             let base = TraceEvent {
                 ts_ns: 0, kind: EventKind::Stop, pid: s.pid, cpu: 0, prev_cpu: 0, waker_cpu: waker_of(s.pid), voluntary: false,
                 ran_ns: 0, chosen_idle: true, next_pid: 0, curr_pid: 0, queued: false, resched: false,
-                nice: s.nice, nr_cpus_allowed: s.cpus, sys: SystemView::default(),
-                comm: Task::comm_from(s.comm),
+                nice: s.nice, nr_cpus_allowed: s.cpus, comm: Task::comm_from(s.comm),
             };
             let mut first = true;
             for a in &s.acts {
                 match *a {
                     Act::Wake(t) => {
-                        evs.push(TraceEvent { ts_ns: t, kind: if first { EventKind::WakeupNew } else { EventKind::Wakeup }, sys: sys_at(t), ..base });
+                        evs.push(TraceEvent { ts_ns: t, kind: if first { EventKind::WakeupNew } else { EventKind::Wakeup }, ..base });
                         first = false;
                     }
                     // The switch-out is seen at `stop`; a preempted task is re-queued then.
                     Act::Run(start, stop, block) => evs.push(TraceEvent {
-                        ts_ns: stop, kind: EventKind::Stop, ran_ns: stop - start, voluntary: block, sys: sys_at(stop), ..base }),
+                        ts_ns: stop, kind: EventKind::Stop, ran_ns: stop - start, voluntary: block, ..base }),
                 }
             }
         }
@@ -413,8 +443,18 @@ mod tests {
         evs
     }
 
+    /// Whether scenario task `s` waits for a CPU at `now`: its last act before `now` woke it, or
+    /// was a run that ended preempted. (The scenarios record no switch-ins, so no CPU is ever seen
+    /// running a task and a task waits until its run is seen ending.)
+    fn waiting_at(s: &Scenario, now: u64) -> bool {
+        let last = s.acts.iter().filter(|a| match **a { Act::Wake(t) => t < now, Act::Run(_, stop, _) => stop < now }).last();
+        matches!(last, Some(Act::Wake(_)) | Some(Act::Run(_, _, false)))
+    }
+
     /// The scheduler's view of the same scenario: one QueuedTask per time the task becomes
-    /// runnable, carrying its last stint (start/stop), its wakeup flag, weight and comm.
+    /// runnable, carrying its last stint (start/stop), its wakeup flag, weight and comm, and the
+    /// BPF side's counters at that moment (no CPU running a task, the other tasks' waiting ones
+    /// queued to user space).
     fn scheduler_vectors(sc: &[Scenario]) -> Vec<(i32, u64, [f32; N_FEATURES])> {
         let mut out = Vec::new();
         for s in sc {
@@ -437,16 +477,10 @@ mod tests {
                                   waker_cpu: if matches!(a, Act::Wake(_)) && s.cpus > 1 { waker_of(s.pid) } else { -1 },
                                   ..Task::new(s.pid, s.comm) };
                 view.observe(&task, now);
-                // The tracer's scan at a switch counts the preempted task itself; both sides
-                // leave the deciding task out (see Replayer::push).
-                let requeue = matches!(a, Act::Run(..));
-                let base = sys_at(now);
-                let sys = SystemView {
-                    nr_runnable: if requeue { base.nr_runnable.saturating_sub(1) } else { base.nr_runnable },
-                    prev_is_waker_cpu: task.waker_cpu >= 0 && task.waker_cpu == task.cpu,
-                    ..base
-                };
-                out.push((s.pid, now, view.vector(&task, &sys)));
+                let queued = sc.iter().filter(|o| o.pid != s.pid && waiting_at(o, now)).count() as u64;
+                let counts = BpfCounts { nr_online_cpus: CPUS as u64, nr_running: 0, nr_queued: queued, nr_scheduled: 0 };
+                // select_cpu finds the task's previous CPU (0) idle.
+                out.push((s.pid, now, view.vector(&task, &counts.system_view(&task, 0))));
             }
         }
         out.sort_by_key(|&(pid, t, _)| (t, pid));
@@ -456,7 +490,7 @@ mod tests {
     #[test]
     fn tracer_and_scheduler_compute_identical_feature_vectors() {
         let sc = scenarios();
-        let mut r = Replayer { keep_decisions: true, ..Default::default() };
+        let mut r = Replayer { keep_decisions: true, ..Replayer::new(CPUS) };
         for ev in trace_events(&sc) {
             r.push(&ev);
         }
@@ -470,11 +504,42 @@ mod tests {
         }
         // And the vectors are not trivially equal: history really moved them.
         assert!(traced.windows(2).any(|w| w[0].2[3] != w[1].2[3]));
+        let runnable = FEATURE_NAMES.iter().position(|&n| n == "nr_runnable").unwrap();
+        assert!(traced.iter().any(|t| t.2[runnable] > 0.0), "the counts moved too");
+    }
+
+    #[test]
+    fn system_counts_come_from_the_switches_and_wakeups() {
+        let mut r = Replayer { keep_decisions: true, ..Replayer::new(CPUS) };
+        let wake = |ts, pid, prev| ev(ts, EventKind::Wakeup, pid, prev);
+        let stop = |ts, pid, cpu, voluntary, next| TraceEvent { voluntary, next_pid: next, ..ev(ts, EventKind::Stop, pid, cpu) };
+        let k = |name| FEATURE_NAMES.iter().position(|&f| f == name).unwrap();
+        // (runnable others, idle CPUs, previous CPU idle) at `pid`'s last decision.
+        let at = |r: &Replayer, pid: i32| {
+            let f = r.decisions.iter().rev().find(|d| d.pid == pid).unwrap().features;
+            (f[k("nr_runnable")], f[k("idle_cpus")], f[k("prev_cpu_idle")])
+        };
+        r.push(&wake(100, 5, 0));
+        assert_eq!(at(&r, 5), (0.0, 2.0, 1.0), "nothing known yet: CPUs count as idle, the task itself is left out");
+        r.push(&stop(200, 0, 0, true, 5)); // CPU 0: idle -> 5
+        r.push(&wake(300, 6, 0));
+        assert_eq!(at(&r, 6), (1.0, 1.0, 0.0), "5 runs on CPU 0");
+        r.push(&wake(400, 7, 1));
+        assert_eq!(at(&r, 7), (2.0, 1.0, 1.0), "5 runs, 6 waits; CPU 1 idle");
+        r.push(&stop(500, 5, 0, false, 6)); // 5 preempted by 6
+        assert_eq!(at(&r, 5), (2.0, 1.0, 0.0), "its requeue: 6 runs, 7 waits");
+        r.push(&wake(600, 6, 0));
+        assert_eq!(at(&r, 6), (3.0, 1.0, 0.0), "woken while running: its CPU counts, 5 and 7 wait");
+        r.push(&ev(700, EventKind::Exit, 7, 1));
+        r.push(&stop(800, 6, 0, true, 0)); // 6 blocks, CPU 0 idle
+        r.push(&stop(850, 0, 5, true, 9)); // a CPU beyond the machine's: not counted
+        r.push(&wake(900, 8, 0));
+        assert_eq!(at(&r, 8), (1.0, 2.0, 1.0), "only 5 waits; the exited task is gone");
     }
 
     #[test]
     fn slice_rows_pair_each_decision_with_the_next_stint() {
-        let mut r = Replayer::new();
+        let mut r = Replayer::new(CPUS);
         for ev in trace_events(&scenarios()) {
             r.push(&ev);
         }
@@ -497,12 +562,12 @@ mod tests {
     fn ev(ts_ns: u64, kind: EventKind, pid: i32, cpu: i32) -> TraceEvent {
         TraceEvent { ts_ns, kind, pid, cpu, prev_cpu: cpu, waker_cpu: 1, voluntary: false, ran_ns: 1000, chosen_idle: false,
                      next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 2,
-                     sys: SystemView::default(), comm: Task::comm_from("t") }
+                     comm: Task::comm_from("t") }
     }
 
     #[test]
     fn what_runs_on_the_previous_cpu_comes_from_the_switches() {
-        let mut r = Replayer { keep_decisions: true, ..Default::default() };
+        let mut r = Replayer { keep_decisions: true, ..Replayer::new(CPUS) };
         let wake = |ts, pid, cpu| ev(ts, EventKind::Wakeup, pid, cpu);
         let stop = |ts, pid, ran_ns, voluntary, next| TraceEvent { ran_ns, voluntary, next_pid: next, ..ev(ts, EventKind::Stop, pid, 0) };
         let at = |r: &Replayer, pid: i32| {
@@ -533,7 +598,7 @@ mod tests {
 
     #[test]
     fn preemption_labels_come_from_the_resched_flag_and_the_next_switch() {
-        let mut r = Replayer::new();
+        let mut r = Replayer::new(CPUS);
         let wake = |ts, pid, curr, resched| TraceEvent { curr_pid: curr, resched, ..ev(ts, EventKind::Wakeup, pid, 0) };
         let stop = |ts, pid, voluntary, next| TraceEvent { voluntary, next_pid: next, ..ev(ts, EventKind::Stop, pid, 0) };
         // 1. Told to reschedule, and the CPU switched from the running task (preempted) to the woken one.
@@ -566,7 +631,7 @@ mod tests {
 
     #[test]
     fn placement_rows_say_whether_there_was_a_choice() {
-        let mut r = Replayer::new();
+        let mut r = Replayer::new(CPUS);
         r.push(&ev(100, EventKind::Wakeup, 30, 0));
         r.push(&TraceEvent { queued: true, ..ev(200, EventKind::Wakeup, 31, 0) });
         r.push(&TraceEvent { nr_cpus_allowed: 1, ..ev(300, EventKind::Wakeup, 32, 0) });
@@ -579,7 +644,7 @@ mod tests {
         assert_eq!(phase_marker(&Task::comm_from("mimic-phase-3")), Some(3));
         assert_eq!(phase_marker(&Task::comm_from("mimic-phase-x")), None);
         assert_eq!(phase_marker(&Task::comm_from("stress-ng")), None);
-        let mut r = Replayer::new();
+        let mut r = Replayer::new(CPUS);
         r.push(&TraceEvent { voluntary: true, ..ev(50, EventKind::Wakeup, 40, 0) });
         r.push(&TraceEvent { comm: Task::comm_from("mimic-phase-2"), ..ev(100, EventKind::Exit, 41, 0) });
         r.push(&ev(200, EventKind::Wakeup, 42, 0));
@@ -589,7 +654,7 @@ mod tests {
 
     #[test]
     fn exit_forgets_the_task() {
-        let mut r = Replayer::new();
+        let mut r = Replayer::new(CPUS);
         let evs = trace_events(&scenarios());
         for ev in &evs {
             r.push(ev);

@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 
 use scx_mimic::features::{FEATURE_NAMES, N_FEATURES};
-use scx_mimic::features::SystemView;
 use scx_mimic::replay::{EventKind, PlacementRow, PreemptRow, SliceRow, TraceEvent};
 use scx_mimic::task::TASK_COMM_LEN;
 
@@ -110,7 +109,8 @@ fn kind_code(k: EventKind) -> u32 {
 }
 
 /// The raw events as a frame: one column per `TraceEvent` field (`kind`: 1 stop, 2 wakeup, 3
-/// new task's wakeup, 4 exit; the system view flattened).
+/// new task's wakeup, 4 exit). Recordings made while the tracer still scanned the run queues
+/// also carry its `nr_runnable`, `idle_cpus` and `prev_cpu_idle` columns, no longer read.
 pub fn events_frame(events: &[TraceEvent]) -> Result<DataFrame> {
     let n = events.len();
     macro_rules! col {
@@ -134,9 +134,6 @@ pub fn events_frame(events: &[TraceEvent]) -> Result<DataFrame> {
         col!("resched", |e: &TraceEvent| e.resched),
         col!("nice", |e: &TraceEvent| e.nice),
         col!("nr_cpus_allowed", |e: &TraceEvent| e.nr_cpus_allowed),
-        col!("nr_runnable", |e: &TraceEvent| e.sys.nr_runnable),
-        col!("idle_cpus", |e: &TraceEvent| e.sys.idle_cpus),
-        col!("prev_cpu_idle", |e: &TraceEvent| e.sys.prev_cpu_idle),
         Column::new("comm".into(), events.iter().map(|e| comm_str(&e.comm)).collect::<Vec<String>>()),
     ];
     Ok(DataFrame::new(n, cols)?)
@@ -175,7 +172,7 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
     let (ts, kind, pid, cpu, prev, waker) = (u64c("ts_ns")?, u32c("kind")?, i32c("pid")?, i32c("cpu")?, i32c("prev_cpu")?, i32c("waker_cpu")?);
     let (vol, ran, idle, next, curr, queued, resched) =
         (boolc("voluntary")?, u64c("ran_ns")?, boolc("chosen_idle")?, i32c("next_pid")?, i32c("curr_pid")?, boolc("queued")?, boolc("resched")?);
-    let (nice, allowed, runnable, idles, prev_idle) = (i32c("nice")?, u32c("nr_cpus_allowed")?, u32c("nr_runnable")?, u32c("idle_cpus")?, boolc("prev_cpu_idle")?);
+    let (nice, allowed) = (i32c("nice")?, u32c("nr_cpus_allowed")?);
     let comm = anyhow::Context::with_context(df.column("comm").and_then(|x| x.str().cloned()), || ctx("comm"))?;
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
@@ -189,10 +186,6 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
             ran_ns: ran.get(i).unwrap_or(0), chosen_idle: idle.get(i).unwrap_or(false), next_pid: next.get(i).unwrap_or(0),
             curr_pid: curr.get(i).unwrap_or(0), queued: queued.get(i).unwrap_or(false), resched: resched.get(i).unwrap_or(false),
             nice: nice.get(i).unwrap_or(0), nr_cpus_allowed: allowed.get(i).unwrap_or(0),
-            sys: SystemView { nr_runnable: runnable.get(i).unwrap_or(0), idle_cpus: idles.get(i).unwrap_or(0),
-                              prev_cpu_idle: prev_idle.get(i).unwrap_or(false),
-                              // Not recorded: the replay derives the others from the events.
-                              ..Default::default() },
             comm: scx_mimic::task::Task::comm_from(comm.get(i).unwrap_or("")),
         });
     }
@@ -335,7 +328,7 @@ mod tests {
         let d = tmpdir("ev");
         let e = TraceEvent { ts_ns: 5, kind: EventKind::Wakeup, pid: 9, cpu: 1, prev_cpu: 0, waker_cpu: 1, voluntary: false, ran_ns: 0,
                              chosen_idle: true, next_pid: 0, curr_pid: 4, queued: true, resched: true, nice: -3, nr_cpus_allowed: 2,
-                             sys: SystemView { nr_runnable: 3, idle_cpus: 1, prev_cpu_idle: true, ..Default::default() }, comm: Task::comm_from("ab") };
+                             comm: Task::comm_from("ab") };
         let evs = vec![e, TraceEvent { kind: EventKind::Stop, ts_ns: 7, voluntary: true, next_pid: 11, ..e }];
         let p = d.join(EVENTS_FILE);
         write_parquet(&mut events_frame(&evs).unwrap(), &p).unwrap();

@@ -57,19 +57,11 @@ mod tests {
     use super::*;
 
     /// The shipped traces, replayed through both feature paths: every feature agrees on all but
-    /// at most 1% of the decisions, except the ones in `KNOWN`, which the README lists as missed
-    /// with their cause — and each known one must still be above 1% somewhere (when it is fixed,
-    /// it comes off the list).
+    /// at most 1% of the decisions.
     #[test]
     fn shipped_traces_have_feature_parity() {
-        // Measured 2026-11-29 (README, *Learning*): nr_runnable 3.6% (mixed) to 10.5% (desktop),
-        // idle_cpus 0.4% to 1.1%. The rebuilt counters do not see tasks the tracer does not record
-        // (the tracer itself, real-time tasks) while they wait, and events of two CPUs stamped
-        // by two run-queue clocks can sort in the wrong order.
-        const KNOWN: &[&str] = &["nr_runnable", "idle_cpus"];
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
         let mut measured = 0;
-        let mut known_seen = std::collections::BTreeSet::new();
         for dir in dataset::find_datasets(&[root]).expect("shipped datasets") {
             if !dir.join(EVENTS_FILE).exists() {
                 continue;
@@ -77,20 +69,11 @@ mod tests {
             let p = measure_dataset(&dir).unwrap();
             assert!(p.compared > 1000, "{}: only {} decisions compared", dir.display(), p.compared);
             for f in &p.features {
-                if KNOWN.contains(&f.feature) {
-                    if f.share > MAX_MISMATCH {
-                        known_seen.insert(f.feature);
-                    }
-                    continue;
-                }
                 assert!(f.share <= MAX_MISMATCH, "{}: {} disagrees on {:.2}% of {} decisions",
                         dir.display(), f.feature, f.share * 100.0, f.compared);
             }
             measured += 1;
         }
         assert!(measured >= 1, "no shipped dataset has events.parquet");
-        for k in KNOWN {
-            assert!(known_seen.contains(k), "{k} agrees within 1% on every shipped trace now: take it off KNOWN (and the README)");
-        }
     }
 }

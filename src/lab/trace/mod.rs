@@ -34,7 +34,6 @@ use serde::Serialize;
 
 use crate::dataset;
 use crate::util::{now_rfc3339, write_atomic};
-use scx_mimic::features::SystemView;
 use scx_mimic::replay::{EventKind, TraceEvent};
 
 pub struct TraceOpts {
@@ -202,9 +201,6 @@ fn decode(e: &intf::mimic_event) -> Option<TraceEvent> {
         resched: e.resched != 0,
         nice: e.static_prio - 120,
         nr_cpus_allowed: e.nr_cpus_allowed,
-        // The rest of the system view (the waker's CPU, what runs on the previous CPU) is derived
-        // by the replay from the events.
-        sys: SystemView { nr_runnable: e.nr_runnable, idle_cpus: e.idle_cpus, prev_cpu_idle: e.prev_cpu_idle != 0, ..Default::default() },
         comm,
     })
 }
@@ -502,13 +498,15 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     // Each CPU's ring is in its own order: merge them into time order (run queue clocks, all on
     // the same sched_clock timeline), then replay everything through the feature contract.
     sort_by_time(&mut recorded);
-    let derived = rederive::derive(&recorded);
+    // The machine's CPUs, as meta.json keeps them for a replay later (rederive, parity).
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let derived = rederive::derive(&recorded, cpus as u32);
     let r = &derived.replayer;
     let summary = TraceSummary {
         run: opts.run_id.clone(),
         date: now_rfc3339(),
         kernel: kernel.clone(),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cpus,
         workload: opts.workload.clone(),
         duration_s: started.elapsed().as_secs_f64(),
         events,
@@ -543,7 +541,7 @@ mod tests {
     fn at_one_timestamp_the_wakeup_sorts_before_the_switch() {
         let e = |ts, kind, pid| TraceEvent { ts_ns: ts, kind, pid, cpu: 0, prev_cpu: 0, waker_cpu: 0, voluntary: false, ran_ns: 0,
                                              chosen_idle: false, next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0,
-                                             nr_cpus_allowed: 1, sys: SystemView::default(), comm: [0; 16] };
+                                             nr_cpus_allowed: 1, comm: [0; 16] };
         // Read CPU by CPU: the switch on CPU 0 first, the wakeup from CPU 1's ring after it.
         let mut v = vec![e(5, EventKind::Stop, 1), e(7, EventKind::Stop, 2), e(7, EventKind::Exit, 3), e(7, EventKind::Wakeup, 4), e(6, EventKind::WakeupNew, 5)];
         sort_by_time(&mut v);

@@ -22,9 +22,9 @@ pub struct Derived {
     pub replayer: Replayer,
 }
 
-/// Replay `events` (in time order) through the feature contract.
-pub fn derive(events: &[TraceEvent]) -> Derived {
-    let mut r = Replayer::new();
+/// Replay `events` (in time order, recorded on `nr_cpus` CPUs) through the feature contract.
+pub fn derive(events: &[TraceEvent], nr_cpus: u32) -> Derived {
+    let mut r = Replayer::new(nr_cpus);
     for ev in events {
         r.push(ev);
     }
@@ -60,12 +60,14 @@ pub fn rederive_dataset(dir: &Path) -> Result<Value> {
     let (meta_path, mut meta) = dataset::read_meta(dir)?;
     let run = meta["run"].as_str().filter(|r| !r.is_empty())
         .with_context(|| format!("{}: field 'run' missing", meta_path.display()))?.to_string();
+    let cpus = meta["cpus"].as_u64().filter(|&c| c > 0 && c <= u32::MAX as u64)
+        .with_context(|| format!("{}: field 'cpus' missing or not a CPU count", meta_path.display()))?;
     let events_path = dir.join(EVENTS_FILE);
     if !events_path.exists() {
         anyhow::bail!("{}: missing (recorded before raw events were kept): record this dataset again", events_path.display());
     }
     let events = dataset::read_events_in_replay_order(dir)?;
-    let d = derive(&events);
+    let d = derive(&events, cpus as u32);
     d.write_tables(dir, &run)?;
     let obj = meta.as_object_mut().with_context(|| format!("{}: not a JSON object", meta_path.display()))?;
     for (k, v) in d.counts() {
@@ -98,7 +100,6 @@ impl RederiveArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scx_mimic::features::SystemView;
     use scx_mimic::replay::EventKind;
     use scx_mimic::task::Task;
     use crate::dataset::META_FILE;
@@ -106,7 +107,7 @@ mod tests {
     fn ev(ts_ns: u64, kind: EventKind, pid: i32, voluntary: bool) -> TraceEvent {
         TraceEvent { ts_ns, kind, pid, cpu: 0, prev_cpu: 0, waker_cpu: 0, voluntary, ran_ns: 50_000, chosen_idle: true,
                      next_pid: 0, curr_pid: 0, queued: false, resched: false, nice: 0, nr_cpus_allowed: 2,
-                     sys: SystemView::default(), comm: Task::comm_from("t") }
+                     comm: Task::comm_from("t") }
     }
 
     #[test]
@@ -117,7 +118,7 @@ mod tests {
         let events = vec![ev(1_000, EventKind::Wakeup, 5, false), ev(60_000, EventKind::Stop, 5, true),
                           ev(100_000, EventKind::Wakeup, 5, false), ev(160_000, EventKind::Stop, 5, true)];
         dataset::write_parquet(&mut dataset::events_frame(&events).unwrap(), &dir.join(EVENTS_FILE)).unwrap();
-        std::fs::write(dir.join(META_FILE), r#"{"run": "r1", "kernel": "k", "slice_rows": 99, "dropped": 0}"#).unwrap();
+        std::fs::write(dir.join(META_FILE), r#"{"run": "r1", "kernel": "k", "cpus": 2, "slice_rows": 99, "dropped": 0}"#).unwrap();
         let m = rederive_dataset(&dir).unwrap();
         assert_eq!(m["slice_rows"], 2);
         assert_eq!(m["placement_rows_with_choice"], 2);
@@ -135,9 +136,12 @@ mod tests {
     fn a_dataset_without_events_is_refused_by_name() {
         let dir = std::env::temp_dir().join(format!("mimic-rederive-none-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(META_FILE), r#"{"run": "r1"}"#).unwrap();
+        std::fs::write(dir.join(META_FILE), r#"{"run": "r1", "cpus": 2}"#).unwrap();
         let e = format!("{:#}", rederive_dataset(&dir).unwrap_err());
         assert!(e.contains("events.parquet") && e.contains("missing"), "{e}");
+        std::fs::write(dir.join(META_FILE), r#"{"run": "r1"}"#).unwrap();
+        let e = format!("{:#}", rederive_dataset(&dir).unwrap_err());
+        assert!(e.contains("meta.json") && e.contains("'cpus'"), "{e}");
         std::fs::write(dir.join(META_FILE), r#"{"kernel": "k"}"#).unwrap();
         let e = format!("{:#}", rederive_dataset(&dir).unwrap_err());
         assert!(e.contains("meta.json") && e.contains("'run'"), "{e}");
