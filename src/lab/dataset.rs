@@ -195,21 +195,85 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
 /// Write a frame as zstd-compressed Parquet, atomically (temp file in the same folder, fsync,
 /// rename): an interrupted write never leaves a half file under the final name.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
-    let res = (|| -> Result<()> {
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        ParquetWriter::new(&f)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(df)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot write Parquet to {}", tmp.display()))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut s = ParquetStream::create(path, df.schema())?;
+    s.write(df)?;
+    s.finish()
+}
+
+/// A zstd-compressed Parquet file written in batches as they come (one row group or more each),
+/// so a long trace's tables never have to be in memory at once. It goes to a temp file in the
+/// same folder, which `finish` syncs and renames into place; one never finished is removed.
+pub struct ParquetStream {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: SharedFile,
+    writer: polars::io::parquet::write::BatchedWriter<SharedFile>,
+    finished: bool,
+}
+
+/// The temp file behind a large buffer — the Parquet writer makes many small writes, each a round
+/// trip on a guest's 9p folder — shared with that writer so that `finish` can flush and sync it.
+#[derive(Clone)]
+struct SharedFile(std::sync::Arc<std::sync::Mutex<std::io::BufWriter<File>>>);
+
+impl SharedFile {
+    fn with<T>(&self, f: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<T>) -> std::io::Result<T> {
+        f(&mut *self.0.lock().map_err(|_| std::io::Error::other("a writer panicked"))?)
     }
-    res
+}
+
+impl std::io::Write for SharedFile {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.with(|w| std::io::Write::write(w, b))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.with(std::io::Write::flush)
+    }
+}
+
+impl ParquetStream {
+    /// A stream of frames with `schema` to `path`.
+    pub fn create(path: &Path, schema: &Schema) -> Result<ParquetStream> {
+        let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
+        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = SharedFile(std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(1 << 20, f))));
+        match ParquetWriter::new(file.clone()).with_compression(ParquetCompression::Zstd(None)).batched(schema) {
+            Ok(writer) => Ok(ParquetStream { path: path.to_path_buf(), tmp, file, writer, finished: false }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(anyhow::Error::from(e)).with_context(|| format!("cannot write Parquet to {}", tmp.display()))
+            }
+        }
+    }
+
+    /// Append a frame (the schema given at creation).
+    pub fn write(&mut self, df: &mut DataFrame) -> Result<()> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        df.align_chunks();
+        self.writer.write_batch(df).map_err(anyhow::Error::from).with_context(|| format!("cannot write Parquet to {}", self.tmp.display()))
+    }
+
+    /// Close the file and rename it into place.
+    pub fn finish(mut self) -> Result<()> {
+        self.writer.finish().map_err(anyhow::Error::from).with_context(|| format!("cannot write Parquet to {}", self.tmp.display()))?;
+        self.file.with(|w| {
+            std::io::Write::flush(w)?;
+            w.get_ref().sync_all()
+        }).with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for ParquetStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Which table a file holds.
@@ -320,6 +384,31 @@ mod tests {
         let ran: Vec<u64> = df.column("ran_ns").unwrap().u64().unwrap().into_no_null_iter().collect();
         assert_eq!(ran[99], 99_000);
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "temp file left behind");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_stream_of_batches_reads_back_as_one_table_and_appears_only_when_finished() {
+        let d = tmpdir("stream");
+        let p = d.join(SLICE_FILE);
+        let rows = slices(250);
+        let mut s = ParquetStream::create(&p, slice_frame("r1", &[]).unwrap().schema()).unwrap();
+        for chunk in rows.chunks(100) {
+            s.write(&mut slice_frame("r1", chunk).unwrap()).unwrap();
+        }
+        s.write(&mut slice_frame("r1", &[]).unwrap()).unwrap();
+        assert!(!p.exists(), "nothing under the final name before finish");
+        s.finish().unwrap();
+        let df = read_table(&p, Table::Slice).unwrap();
+        let ran: Vec<u64> = df.column("ran_ns").unwrap().u64().unwrap().into_no_null_iter().collect();
+        assert_eq!(ran, rows.iter().map(|r| r.ran_ns).collect::<Vec<_>>());
+        // A stream dropped before it finished (an error on the way) leaves neither file.
+        let q = d.join(PLACEMENT_FILE);
+        let mut s = ParquetStream::create(&q, slice_frame("r1", &[]).unwrap().schema()).unwrap();
+        s.write(&mut slice_frame("r1", &rows).unwrap()).unwrap();
+        drop(s);
+        let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "only the finished file: {names:?}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

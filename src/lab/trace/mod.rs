@@ -1,13 +1,15 @@
 //! `mimic trace`: record EEVDF's decisions with the BPF tracer (bpf/tracer.bpf.c) while a
 //! workload runs, replay them through the feature contract, and write a dataset.
 //!
-//! Runs inside the guest under the kernel's default scheduler (no scx scheduler loaded). Rows are
-//! kept in memory while tracing and written when it stops (duration reached, workload done, or
-//! SIGINT/SIGTERM): an interrupted trace still writes everything recorded so far.
+//! Runs inside the guest under the kernel's default scheduler (no scx scheduler loaded). Events
+//! go to disk in runs while tracing (`spill`); when it stops (duration reached, workload done, or
+//! SIGINT/SIGTERM) they are merged into time order, replayed and written batch by batch, so memory
+//! does not grow with the trace: an interrupted trace still writes everything recorded so far.
 
 pub mod cli;
 pub mod overhead;
 pub mod rederive;
+pub mod spill;
 
 mod skel {
     #![allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, non_upper_case_globals, unused_imports)]
@@ -222,6 +224,16 @@ pub fn ring_slots(nr_cpus: u32) -> u32 {
     floor_pow2.max(8192) as u32
 }
 
+/// Decode the drained records and write them to disk as the spill's next run; returns how many
+/// were malformed (skipped).
+fn spill_run(raw: &mut Vec<intf::mimic_event>, spill: &mut spill::Spill) -> Result<u64> {
+    let events: Vec<TraceEvent> = raw.iter().filter_map(decode).collect();
+    let bad = (raw.len() - events.len()) as u64;
+    raw.clear();
+    spill.add_run(&events)?;
+    Ok(bad)
+}
+
 /// Events in time order. At one timestamp, wakeups come first: a wakeup that preempts tells the
 /// CPU's next `__schedule()` to skip its clock update (`rq_clock_skip_update()` in
 /// `wakeup_preempt()`), so that switch carries the wakeup's very stamp — and the wakeup, written
@@ -403,7 +415,10 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     // the replay through the feature contract run after tracing stops. Under emulation the
     // tracer's process competes with the workload for the same CPU time, so work done later is
     // work not done during the measurement.
-    let mut raw: Vec<intf::mimic_event> = Vec::with_capacity(1 << 20);
+    // What was drained goes to disk a run at a time (spill.rs): memory holds one run, not the trace.
+    let mut raw: Vec<intf::mimic_event> = Vec::with_capacity(spill::RUN_EVENTS);
+    let mut spill = spill::Spill::create(&opts.out)?;
+    let mut malformed = 0u64;
 
     let mut child: Option<Child> = match &opts.command {
         Some(cmd) => Some(
@@ -442,6 +457,9 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         if rings.fullest() >= rings.ring_slots as u64 / 4 || last_drain.elapsed() >= Duration::from_secs(2) {
             rings.drain(&mut raw);
             last_drain = Instant::now();
+            if raw.len() >= spill::RUN_EVENTS {
+                malformed += spill_run(&mut raw, &mut spill)?;
+            }
         }
         if stop.load(Ordering::Relaxed) {
             stopped_by = "signal".to_string();
@@ -462,7 +480,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         if last.0.elapsed() >= Duration::from_secs(1) {
             let (events, dropped) = rings.counts();
             let rate = (events - last.1) as f64 / last.0.elapsed().as_secs_f64();
-            let msg = format!("{rate:.0} ev/s, {events} events, {dropped} dropped, {} received", raw.len());
+            let msg = format!("{rate:.0} ev/s, {events} events, {dropped} dropped, {} received", spill.events() + malformed + raw.len() as u64);
             pb.set_position(started.elapsed().as_secs());
             pb.set_message(msg.clone());
             if !tty && started.elapsed().as_secs() % 5 == 0 {
@@ -487,21 +505,22 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     let (events, dropped) = rings.counts();
     let migrations = rings.migrations();
     let (cpu_beyond_rings, no_task_storage) = rings.lost_in_bpf();
-    let mut recorded: Vec<TraceEvent> = raw.iter().filter_map(decode).collect();
-    let bad = (raw.len() - recorded.len()) as u64;
-    let lost = events - raw.len() as u64;
+    malformed += spill_run(&mut raw, &mut spill)?;
     drop(raw);
+    let bad = malformed;
+    let lost = events - (spill.events() + bad);
     if bad > 0 || lost > 0 {
         warn!("{bad} malformed and {lost} unpublished ring records skipped");
     }
 
-    // Each CPU's ring is in its own order: merge them into time order (run queue clocks, all on
-    // the same sched_clock timeline), then replay everything through the feature contract.
-    sort_by_time(&mut recorded);
+    // Each CPU's ring is in its own order: merge the runs into time order (run queue clocks, all
+    // on the same sched_clock timeline), and replay everything through the feature contract as
+    // it comes, writing the tables and the raw events batch by batch.
     // The machine's CPUs, as meta.json keeps them for a replay later (rederive, parity).
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let derived = rederive::derive(&recorded, cpus as u32);
-    let r = &derived.replayer;
+    let mut merge = spill.merged()?;
+    let rows = rederive::derive(std::iter::from_fn(|| merge.next_event().transpose()), cpus as u32, &opts.out, &opts.run_id, true)?;
+    drop(spill);
     let summary = TraceSummary {
         run: opts.run_id.clone(),
         date: now_rfc3339(),
@@ -512,23 +531,21 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         events,
         lost: Losses { ring_full: dropped, cpu_beyond_rings, no_task_storage, unpublished: lost, malformed: bad },
         migrations,
-        slice_rows: r.slices.len(),
-        placement_rows: r.placements.len(),
-        placement_rows_with_choice: r.placements.iter().filter(|p| p.had_choice).count(),
-        preempt_rows: r.preempts.len(),
-        preempted: r.preempts.iter().filter(|p| p.preempted).count(),
-        preempt_unresolved: r.preempt_unresolved + r.preempt_pending() as u64,
+        slice_rows: rows.slice_rows,
+        placement_rows: rows.placement_rows,
+        placement_rows_with_choice: rows.placement_rows_with_choice,
+        preempt_rows: rows.preempt_rows,
+        preempted: rows.preempted,
+        preempt_unresolved: rows.preempt_unresolved,
         phases: opts.phases.clone(),
         resched_mask: resched_mask(&kernel),
         stopped_by,
         workload_exit_code,
         bpf_programs,
         consumer_cpu_s,
-        // After the replay: the events, decoded, and the rows are all in memory at this point.
+        // After the replay and the writes: the peak of the whole trace.
         peak_rss_mib: peak_rss_mib(),
     };
-    derived.write_tables(&opts.out, &opts.run_id)?;
-    dataset::write_parquet(&mut dataset::events_frame(&recorded)?, &opts.out.join(dataset::EVENTS_FILE))?;
     write_atomic(&opts.out.join(dataset::META_FILE), &serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }

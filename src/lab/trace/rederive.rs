@@ -12,47 +12,117 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::dataset::{self, EVENTS_FILE};
+use polars::prelude::DataFrame;
+
+use crate::dataset::{self, ParquetStream, EVENTS_FILE};
 use crate::util::{now_rfc3339, write_atomic};
 use scx_mimic::features::N_FEATURES;
 use scx_mimic::replay::{Replayer, TraceEvent};
 
-/// The rows the contract derives from a recording.
-pub struct Derived {
-    pub replayer: Replayer,
+/// Events replayed between two writes of the rows made meanwhile.
+const BATCH: usize = 1 << 16;
+
+/// How many rows of each kind a replay made (what meta.json carries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    pub slice_rows: usize,
+    pub placement_rows: usize,
+    pub placement_rows_with_choice: usize,
+    pub preempt_rows: usize,
+    pub preempted: usize,
+    pub preempt_unresolved: u64,
 }
 
-/// Replay `events` (in time order, recorded on `nr_cpus` CPUs) through the feature contract.
-pub fn derive(events: &[TraceEvent], nr_cpus: u32) -> Derived {
-    let mut r = Replayer::new(nr_cpus);
-    for ev in events {
-        r.push(ev);
-    }
-    Derived { replayer: r }
-}
-
-impl Derived {
-    /// The row counts meta.json carries, by field name.
-    pub fn counts(&self) -> [(&'static str, Value); 6] {
-        let r = &self.replayer;
+impl RowCounts {
+    /// The counts by meta.json field name.
+    pub fn fields(&self) -> [(&'static str, Value); 6] {
         [
-            ("slice_rows", json!(r.slices.len())),
-            ("placement_rows", json!(r.placements.len())),
-            ("placement_rows_with_choice", json!(r.placements.iter().filter(|p| p.had_choice).count())),
-            ("preempt_rows", json!(r.preempts.len())),
-            ("preempted", json!(r.preempts.iter().filter(|p| p.preempted).count())),
-            ("preempt_unresolved", json!(r.preempt_unresolved + r.preempt_pending() as u64)),
+            ("slice_rows", json!(self.slice_rows)),
+            ("placement_rows", json!(self.placement_rows)),
+            ("placement_rows_with_choice", json!(self.placement_rows_with_choice)),
+            ("preempt_rows", json!(self.preempt_rows)),
+            ("preempted", json!(self.preempted)),
+            ("preempt_unresolved", json!(self.preempt_unresolved)),
         ]
     }
+}
 
-    /// Write the three tables into `out` (each through a temp file and a rename).
-    pub fn write_tables(&self, out: &Path, run: &str) -> Result<()> {
-        let r = &self.replayer;
-        dataset::write_parquet(&mut dataset::slice_frame(run, &r.slices)?, &out.join(dataset::SLICE_FILE))?;
-        dataset::write_parquet(&mut dataset::placement_frame(run, &r.placements)?, &out.join(dataset::PLACEMENT_FILE))?;
-        dataset::write_parquet(&mut dataset::preempt_frame(run, &r.preempts)?, &out.join(dataset::PREEMPT_FILE))?;
+/// A dataset's three tables (and, for a recording, its raw events), written as the replay makes
+/// their rows: memory holds a batch, not the trace.
+struct Tables {
+    run: String,
+    slice: ParquetStream,
+    placement: ParquetStream,
+    preempt: ParquetStream,
+    events: Option<(ParquetStream, Vec<TraceEvent>)>,
+    counts: RowCounts,
+}
+
+impl Tables {
+    fn create(out: &Path, run: &str, keep_events: bool) -> Result<Tables> {
+        let stream = |file: &str, df: DataFrame| ParquetStream::create(&out.join(file), df.schema());
+        Ok(Tables {
+            run: run.to_string(),
+            slice: stream(dataset::SLICE_FILE, dataset::slice_frame(run, &[])?)?,
+            placement: stream(dataset::PLACEMENT_FILE, dataset::placement_frame(run, &[])?)?,
+            preempt: stream(dataset::PREEMPT_FILE, dataset::preempt_frame(run, &[])?)?,
+            events: match keep_events {
+                true => Some((stream(EVENTS_FILE, dataset::events_frame(&[])?)?, Vec::with_capacity(BATCH))),
+                false => None,
+            },
+            counts: RowCounts::default(),
+        })
+    }
+
+    /// Write the rows the replayer made since the last call (and the events kept), and forget them.
+    fn flush(&mut self, r: &mut Replayer) -> Result<()> {
+        let c = &mut self.counts;
+        c.slice_rows += r.slices.len();
+        c.placement_rows += r.placements.len();
+        c.placement_rows_with_choice += r.placements.iter().filter(|p| p.had_choice).count();
+        c.preempt_rows += r.preempts.len();
+        c.preempted += r.preempts.iter().filter(|p| p.preempted).count();
+        self.slice.write(&mut dataset::slice_frame(&self.run, &std::mem::take(&mut r.slices))?)?;
+        self.placement.write(&mut dataset::placement_frame(&self.run, &std::mem::take(&mut r.placements))?)?;
+        self.preempt.write(&mut dataset::preempt_frame(&self.run, &std::mem::take(&mut r.preempts))?)?;
+        if let Some((stream, evs)) = self.events.as_mut() {
+            stream.write(&mut dataset::events_frame(evs)?)?;
+            evs.clear();
+        }
         Ok(())
     }
+}
+
+/// Replay `events` (in time order, recorded on `nr_cpus` CPUs) through the feature contract and
+/// write the dataset's tables into `out` as the rows come — with `keep_events`, `events.parquet`
+/// too. Every file goes through a temp file and a rename; on an error none is renamed.
+pub fn derive(events: impl Iterator<Item = Result<TraceEvent>>, nr_cpus: u32, out: &Path, run: &str, keep_events: bool) -> Result<RowCounts> {
+    let mut r = Replayer::new(nr_cpus);
+    let mut t = Tables::create(out, run, keep_events)?;
+    for (i, ev) in events.enumerate() {
+        let ev = ev?;
+        r.push(&ev);
+        if let Some((_, evs)) = t.events.as_mut() {
+            evs.push(ev);
+        }
+        if i % BATCH == BATCH - 1 {
+            t.flush(&mut r)?;
+            // A sign of life for a long trace (a guest's console watchdog wants one).
+            if (i + 1) % (BATCH * 4) == 0 {
+                log::info!("replayed {} events", i + 1);
+            }
+        }
+    }
+    t.flush(&mut r)?;
+    t.counts.preempt_unresolved = r.preempt_unresolved + r.preempt_pending() as u64;
+    let Tables { slice, placement, preempt, events, counts, .. } = t;
+    slice.finish()?;
+    placement.finish()?;
+    preempt.finish()?;
+    if let Some((stream, _)) = events {
+        stream.finish()?;
+    }
+    Ok(counts)
 }
 
 /// Derive one dataset's tables again; returns its updated meta.json.
@@ -67,10 +137,9 @@ pub fn rederive_dataset(dir: &Path) -> Result<Value> {
         anyhow::bail!("{}: missing (recorded before raw events were kept): record this dataset again", events_path.display());
     }
     let events = dataset::read_events_in_replay_order(dir)?;
-    let d = derive(&events, cpus as u32);
-    d.write_tables(dir, &run)?;
+    let counts = derive(events.into_iter().map(Ok), cpus as u32, dir, &run, false)?;
     let obj = meta.as_object_mut().with_context(|| format!("{}: not a JSON object", meta_path.display()))?;
-    for (k, v) in d.counts() {
+    for (k, v) in counts.fields() {
         obj.insert(k.to_string(), v);
     }
     obj.insert("rederived".into(), json!({ "date": now_rfc3339(), "features": N_FEATURES }));
