@@ -23,7 +23,7 @@
 //! exits at once (see `workload::run`); the tracer sees its exit on the same clock as everything
 //! else, and every row after it carries phase K (0: before the first marker).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::features::{scx_weight_from_nice, vector, History, SystemView, TaskAttrs, N_FEATURES};
 use crate::task::TASK_COMM_LEN;
@@ -176,7 +176,6 @@ struct TaskState {
 }
 
 /// Turns a stream of tracer events into decisions and rows.
-#[derive(Default)]
 pub struct Replayer {
     tasks: HashMap<i32, TaskState>,
     /// Per CPU: wakeups onto it waiting for its next switch.
@@ -199,12 +198,44 @@ pub struct Replayer {
     busy_cpus: u32,
     /// Tasks waiting for a CPU: woken or preempted, not switched in since.
     waiting: HashSet<i32>,
+    /// Tasks seen exiting. A task can still block and be woken on its way out, so its last
+    /// switch-out is not known when it comes; each of its switch-outs after the exit brings its
+    /// state back (as the scheduler keeps a task's state until the task is freed).
+    exited: HashSet<i32>,
+    /// Exited tasks by their latest blocking switch-out, oldest first: once [`DEAD_KEPT`] more
+    /// have come, a task still not woken since is forgotten — the table does not grow with
+    /// every task a trace sees exit.
+    dead: VecDeque<(i32, u64)>,
+    /// Per task in `dead`: the number of its latest entry there.
+    dead_latest: HashMap<i32, u64>,
+    dead_seq: u64,
 }
+
+/// Exited tasks whose state is kept after their last seen switch-out (see `Replayer::dead`).
+const DEAD_KEPT: usize = 4096;
 
 impl Replayer {
     /// A replay of a trace recorded on a machine of `nr_cpus` CPUs.
     pub fn new(nr_cpus: u32) -> Self {
-        Self { nr_cpus, ..Self::default() }
+        Replayer {
+            tasks: HashMap::new(),
+            pending_preempt: HashMap::new(),
+            phase: 0,
+            decisions: Vec::new(),
+            slices: Vec::new(),
+            placements: Vec::new(),
+            preempts: Vec::new(),
+            preempt_unresolved: 0,
+            keep_decisions: false,
+            running: HashMap::new(),
+            nr_cpus,
+            busy_cpus: 0,
+            waiting: HashSet::new(),
+            exited: HashSet::new(),
+            dead: VecDeque::new(),
+            dead_latest: HashMap::new(),
+            dead_seq: 0,
+        }
     }
 
     /// The system when `pid` is decided, counted from the events the way the scheduler's BPF side
@@ -220,6 +251,25 @@ impl Replayer {
             prev_cpu_idle: (0..self.nr_cpus as i32).contains(&prev_cpu)
                 && self.running.get(&prev_cpu).is_none_or(|&(p, _)| p == 0),
             ..Default::default()
+        }
+    }
+
+    /// An exited task blocked (maybe for the last time): forget the oldest such task once
+    /// [`DEAD_KEPT`] have come after it, if nothing was heard of it since.
+    fn forget_the_dead(&mut self, pid: i32) {
+        self.dead_seq += 1;
+        self.dead.push_back((pid, self.dead_seq));
+        self.dead_latest.insert(pid, self.dead_seq);
+        while self.dead.len() > DEAD_KEPT {
+            let Some((old, seq)) = self.dead.pop_front() else { break };
+            // Its latest blocking switch-out, and still exited and not queued again since.
+            if self.dead_latest.get(&old) == Some(&seq) {
+                self.dead_latest.remove(&old);
+                if self.exited.contains(&old) && !self.waiting.contains(&old) {
+                    self.exited.remove(&old);
+                    self.tasks.remove(&old);
+                }
+            }
         }
     }
 
@@ -260,6 +310,9 @@ impl Replayer {
         match ev.kind {
             EventKind::Stop => {
                 self.resolve_preemptions(ev);
+                if ev.voluntary && self.exited.contains(&ev.pid) {
+                    self.forget_the_dead(ev.pid);
+                }
                 let st = self.tasks.entry(ev.pid).or_default();
                 st.history.on_stop(ev.ran_ns, ev.voluntary, ev.ts_ns);
                 st.exec_since_runnable += ev.ran_ns;
@@ -284,6 +337,10 @@ impl Replayer {
                 }
             }
             EventKind::Wakeup | EventKind::WakeupNew => {
+                if ev.kind == EventKind::WakeupNew {
+                    // A pid reused by a new task: no longer the exited one.
+                    self.exited.remove(&ev.pid);
+                }
                 let running = self.running.values().any(|&(p, _)| p == ev.pid);
                 let st = self.tasks.entry(ev.pid).or_default();
                 st.history.on_wakeup(ev.ts_ns);
@@ -320,6 +377,7 @@ impl Replayer {
             EventKind::Exit => {
                 self.tasks.remove(&ev.pid);
                 self.waiting.remove(&ev.pid);
+                self.exited.insert(ev.pid);
                 if let Some(k) = phase_marker(&ev.comm) {
                     self.phase = k;
                 }
@@ -650,6 +708,29 @@ mod tests {
         r.push(&ev(200, EventKind::Wakeup, 42, 0));
         let phases: Vec<u32> = r.placements.iter().map(|p| p.phase).collect();
         assert_eq!(phases, vec![0, 2]);
+    }
+
+    #[test]
+    fn exited_tasks_are_forgotten_once_enough_others_have_died() {
+        let mut r = Replayer::new(CPUS);
+        // Task 50 exits, blocks on its way out and is woken (it is still going), then blocks
+        // for the last time: its state is kept for now, as the scheduler keeps it until freed.
+        r.push(&ev(100, EventKind::Wakeup, 50, 0));
+        r.push(&ev(200, EventKind::Exit, 50, 0));
+        r.push(&TraceEvent { voluntary: true, ..ev(210, EventKind::Stop, 50, 0) });
+        r.push(&ev(220, EventKind::Wakeup, 50, 0));
+        r.push(&TraceEvent { voluntary: true, ..ev(230, EventKind::Stop, 50, 0) });
+        assert_eq!(r.live_tasks(), 1);
+        // DEAD_KEPT other tasks live and die: task 50, dead before them all, is forgotten; the
+        // table holds at most DEAD_KEPT dead tasks however many died.
+        for k in 0..DEAD_KEPT as i32 + 10 {
+            let (pid, t) = (1000 + k, 1_000 + k as u64 * 10);
+            r.push(&ev(t, EventKind::WakeupNew, pid, 0));
+            r.push(&ev(t + 1, EventKind::Exit, pid, 0));
+            r.push(&TraceEvent { voluntary: true, ..ev(t + 2, EventKind::Stop, pid, 0) });
+        }
+        assert_eq!(r.live_tasks(), DEAD_KEPT, "bounded");
+        assert!(!r.tasks.contains_key(&50), "the oldest dead task went first");
     }
 
     #[test]

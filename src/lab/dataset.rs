@@ -104,8 +104,14 @@ pub fn preempt_frame(run: &str, rows: &[PreemptRow]) -> Result<DataFrame> {
 const KIND_CODES: [(EventKind, u32); 4] =
     [(EventKind::Stop, 1), (EventKind::Wakeup, 2), (EventKind::WakeupNew, 3), (EventKind::Exit, 4)];
 
-fn kind_code(k: EventKind) -> u32 {
+/// The code an event kind is stored as (events.parquet, the tracer's spill files).
+pub fn kind_code(k: EventKind) -> u32 {
     KIND_CODES.iter().find(|(kind, _)| *kind == k).map_or(0, |&(_, c)| c)
+}
+
+/// The event kind a stored code stands for (None: not a kind).
+pub fn kind_of(code: u32) -> Option<EventKind> {
+    KIND_CODES.iter().find(|(_, c)| *c == code).map(|&(k, _)| k)
 }
 
 /// The raw events as a frame: one column per `TraceEvent` field (`kind`: 1 stop, 2 wakeup, 3
@@ -177,7 +183,7 @@ pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>> {
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let code = kind.get(i);
-        let Some(&(kind, _)) = KIND_CODES.iter().find(|(_, c)| Some(*c) == code) else {
+        let Some(kind) = code.and_then(kind_of) else {
             bail!("{}: row {i}: column 'kind' is {code:?} (1..=4 expected)", path.display())
         };
         out.push(TraceEvent {
@@ -256,21 +262,50 @@ impl ParquetStream {
     }
 
     /// Close the file and rename it into place.
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(self) -> Result<()> {
+        self.seal()?.commit()
+    }
+
+    /// Close the file (footer, flush, sync) without renaming it yet: a dataset's files are all
+    /// sealed before any is renamed, so an error on one leaves the others as they were.
+    pub fn seal(mut self) -> Result<Sealed> {
         self.writer.finish().map_err(anyhow::Error::from).with_context(|| format!("cannot write Parquet to {}", self.tmp.display()))?;
         self.file.with(|w| {
             std::io::Write::flush(w)?;
             w.get_ref().sync_all()
         }).with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
         self.finished = true;
-        Ok(())
+        Ok(Sealed { tmp: std::mem::take(&mut self.tmp), path: std::mem::take(&mut self.path), committed: false })
     }
 }
 
 impl Drop for ParquetStream {
     fn drop(&mut self) {
         if !self.finished {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A complete Parquet file under its temp name; removed unless committed.
+pub struct Sealed {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Sealed {
+    /// Rename it into place.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

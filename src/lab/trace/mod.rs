@@ -241,8 +241,13 @@ fn spill_run(raw: &mut Vec<intf::mimic_event>, spill: &mut spill::Spill) -> Resu
 /// (Measured: with read order alone, a task switched in by the wakeup that placed it looked
 /// switched in before it woke, and `avg_burst_us` disagreed on 1.3% of server-r2's decisions.)
 pub fn sort_by_time(events: &mut [TraceEvent]) {
-    let woken_first = |k: EventKind| u8::from(!matches!(k, EventKind::Wakeup | EventKind::WakeupNew));
-    events.sort_by_key(|e| (e.ts_ns, woken_first(e.kind)));
+    events.sort_by_key(replay_key);
+}
+
+/// The replay order's key: time, then wakeups before the rest (a stable sort or merge keeps read
+/// order among equal keys; see [`sort_by_time`]).
+pub fn replay_key(e: &TraceEvent) -> (u64, u8) {
+    (e.ts_ns, u8::from(!matches!(e.kind, EventKind::Wakeup | EventKind::WakeupNew)))
 }
 
 /// One CPU ring's counters (struct mimic_ring_head).
@@ -303,8 +308,7 @@ impl Rings {
         unsafe { AtomicU64::from_ptr(p) }
     }
 
-    /// Copy out every published event as it is (decoding waits until tracing stops), CPU by
-    /// CPU, and hand the slots back.
+    /// Copy out every published event as it is, CPU by CPU, and hand the slots back.
     fn drain(&self, out: &mut Vec<intf::mimic_event>) {
         let mask = self.ring_slots as u64 - 1;
         for cpu in 0..self.nr_cpus {
@@ -403,6 +407,12 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     rodata.self_tgid = std::process::id() as i32;
     rodata.ring_slots = ring_slots;
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    // The machine's online CPUs (what the scheduler's counters count; not this process's
+    // affinity), as meta.json keeps them for a replay later (rederive, parity).
+    let cpus = scx_mimic::cpuset::CpuSet::online().map_err(anyhow::Error::msg)?.len();
+    if cpus == 0 {
+        bail!("/sys/devices/system/cpu/online: no CPU online");
+    }
     rodata.resched_mask = resched_mask(&kernel);
     open.maps.slots.set_max_entries(nr_cpus * ring_slots).context("cannot size the tracer's rings")?;
     let mut skel = open.load().context("cannot load the BPF tracer (kernel without BTF? not root?)")?;
@@ -411,14 +421,15 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     skel.attach().context("cannot attach the tracer to the sched tracepoints")?;
     info!("tracer attached ({nr_cpus} CPUs, {ring_slots} slots per CPU ring)");
 
-    // While tracing, the consumer only copies the events out: sorting them into time order and
-    // the replay through the feature contract run after tracing stops. Under emulation the
-    // tracer's process competes with the workload for the same CPU time, so work done later is
-    // work not done during the measurement.
-    // What was drained goes to disk a run at a time (spill.rs): memory holds one run, not the trace.
+    // While tracing, the consumer copies the events out and, every RUN_EVENTS of them, decodes
+    // them and appends them to disk as a run (spill.rs): memory holds one run, not the trace.
+    // Sorting them into time order and the replay through the feature contract run after tracing
+    // stops: under emulation the tracer's process competes with the workload for the same CPU
+    // time, so work done later is work not done during the measurement.
     let mut raw: Vec<intf::mimic_event> = Vec::with_capacity(spill::RUN_EVENTS);
     let mut spill = spill::Spill::create(&opts.out)?;
     let mut malformed = 0u64;
+    let mut spill_failed = None;
 
     let mut child: Option<Child> = match &opts.command {
         Some(cmd) => Some(
@@ -458,7 +469,15 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
             rings.drain(&mut raw);
             last_drain = Instant::now();
             if raw.len() >= spill::RUN_EVENTS {
-                malformed += spill_run(&mut raw, &mut spill)?;
+                match spill_run(&mut raw, &mut spill) {
+                    Ok(bad) => malformed += bad,
+                    Err(e) => {
+                        // Stop the workload before giving up (below), as at any other end.
+                        spill_failed = Some(e);
+                        stopped_by = "error".to_string();
+                        break;
+                    }
+                }
             }
         }
         if stop.load(Ordering::Relaxed) {
@@ -502,6 +521,9 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         let st = crate::child::stop_groups(std::slice::from_mut(&mut c), Duration::from_secs(10));
         workload_exit_code = st[0].and_then(|s| s.code());
     }
+    if let Some(e) = spill_failed {
+        return Err(e.context(format!("tracing stopped: cannot write its events under {}", opts.out.display())));
+    }
     let (events, dropped) = rings.counts();
     let migrations = rings.migrations();
     let (cpu_beyond_rings, no_task_storage) = rings.lost_in_bpf();
@@ -516,11 +538,12 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
     // Each CPU's ring is in its own order: merge the runs into time order (run queue clocks, all
     // on the same sched_clock timeline), and replay everything through the feature contract as
     // it comes, writing the tables and the raw events batch by batch.
-    // The machine's CPUs, as meta.json keeps them for a replay later (rederive, parity).
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mut merge = spill.merged()?;
     let rows = rederive::derive(std::iter::from_fn(|| merge.next_event().transpose()), cpus as u32, &opts.out, &opts.run_id, true)?;
-    drop(spill);
+    drop(merge);
+    if let Err(e) = spill.remove() {
+        warn!("{e:#}");
+    }
     let summary = TraceSummary {
         run: opts.run_id.clone(),
         date: now_rfc3339(),

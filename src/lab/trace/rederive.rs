@@ -95,7 +95,8 @@ impl Tables {
 
 /// Replay `events` (in time order, recorded on `nr_cpus` CPUs) through the feature contract and
 /// write the dataset's tables into `out` as the rows come — with `keep_events`, `events.parquet`
-/// too. Every file goes through a temp file and a rename; on an error none is renamed.
+/// too. Every file goes through a temp file and a rename; all are complete before the first
+/// rename, so an error while writing leaves none renamed.
 pub fn derive(events: impl Iterator<Item = Result<TraceEvent>>, nr_cpus: u32, out: &Path, run: &str, keep_events: bool) -> Result<RowCounts> {
     let mut r = Replayer::new(nr_cpus);
     let mut t = Tables::create(out, run, keep_events)?;
@@ -115,12 +116,14 @@ pub fn derive(events: impl Iterator<Item = Result<TraceEvent>>, nr_cpus: u32, ou
     }
     t.flush(&mut r)?;
     t.counts.preempt_unresolved = r.preempt_unresolved + r.preempt_pending() as u64;
+    // Every file complete before any is renamed: an error leaves the dataset as it was.
     let Tables { slice, placement, preempt, events, counts, .. } = t;
-    slice.finish()?;
-    placement.finish()?;
-    preempt.finish()?;
+    let mut sealed = vec![slice.seal()?, placement.seal()?, preempt.seal()?];
     if let Some((stream, _)) = events {
-        stream.finish()?;
+        sealed.push(stream.seal()?);
+    }
+    for s in sealed {
+        s.commit()?;
     }
     Ok(counts)
 }

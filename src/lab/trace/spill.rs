@@ -1,8 +1,8 @@
 //! Bounded memory for long traces: events go to disk while tracing and come back in time order.
 //!
-//! While tracing, each batch the consumer drains from the rings is decoded and appended, as it
-//! came, to a *run* file of its own (no sorting while the workload runs: work done then is taken
-//! from the workload). After tracing stops, each run is read back, sorted into replay order
+//! While tracing, every [`RUN_EVENTS`] events the consumer has drained from the rings are decoded
+//! and written, as they came, to a *run* file of their own (no sorting while the workload runs:
+//! work done then is taken from the workload). After tracing stops, each run is read back, sorted into replay order
 //! ([`sort_by_time`]) and written again, and a k-way merge of the sorted runs yields every event
 //! in exactly the order one sort of all of them would give: at equal keys the earlier run first,
 //! which is read order, as the stable sort keeps it. Memory: one run while it is sorted, one
@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::sort_by_time;
-use scx_mimic::replay::{EventKind, TraceEvent};
+use super::{replay_key as key, sort_by_time};
+use scx_mimic::replay::TraceEvent;
 use scx_mimic::task::TASK_COMM_LEN;
 
 /// Bytes of one event on disk (fixed size, little endian; see [`encode`]).
@@ -31,18 +31,9 @@ const RECORD: usize = 8 + 1 + 4 * 4 + 1 + 8 + 1 + 4 + 4 + 1 + 1 + 4 + 4 + TASK_C
 /// Events of a run the consumer holds before it appends them to disk (about 24 MiB decoded).
 pub const RUN_EVENTS: usize = 1 << 18;
 
-fn kind_code(k: EventKind) -> u8 {
-    match k {
-        EventKind::Stop => 1,
-        EventKind::Wakeup => 2,
-        EventKind::WakeupNew => 3,
-        EventKind::Exit => 4,
-    }
-}
-
 fn encode(e: &TraceEvent, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.ts_ns.to_le_bytes());
-    out.push(kind_code(e.kind));
+    out.push(crate::dataset::kind_code(e.kind) as u8);
     for v in [e.pid, e.cpu, e.prev_cpu, e.waker_cpu] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -69,13 +60,7 @@ fn decode(b: &[u8; RECORD]) -> Option<TraceEvent> {
     let u64_ = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
     let i32_ = |s: &[u8]| i32::from_le_bytes(s.try_into().unwrap_or_default());
     let ts_ns = u64_(take(8));
-    let kind = match take(1)[0] {
-        1 => EventKind::Stop,
-        2 => EventKind::Wakeup,
-        3 => EventKind::WakeupNew,
-        4 => EventKind::Exit,
-        _ => return None,
-    };
+    let kind = crate::dataset::kind_of(u32::from(take(1)[0]))?;
     let (pid, cpu, prev_cpu, waker_cpu) = (i32_(take(4)), i32_(take(4)), i32_(take(4)), i32_(take(4)));
     let voluntary = take(1)[0] != 0;
     let ran_ns = u64_(take(8));
@@ -88,11 +73,6 @@ fn decode(b: &[u8; RECORD]) -> Option<TraceEvent> {
     comm.copy_from_slice(take(TASK_COMM_LEN));
     Some(TraceEvent { ts_ns, kind, pid, cpu, prev_cpu, waker_cpu, voluntary, ran_ns, chosen_idle, next_pid, curr_pid, queued, resched,
                       nice, nr_cpus_allowed, comm })
-}
-
-/// The replay order's key ([`sort_by_time`]): time, then wakeups before the rest.
-fn key(e: &TraceEvent) -> (u64, u8) {
-    (e.ts_ns, u8::from(!matches!(e.kind, EventKind::Wakeup | EventKind::WakeupNew)))
 }
 
 /// A trace's events on disk, as runs.
@@ -142,7 +122,7 @@ impl Spill {
         let mut heap = BinaryHeap::new();
         for (i, path) in self.runs.iter().enumerate() {
             let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let mut r = RunReader { path: path.clone(), r: BufReader::with_capacity(1 << 20, f) };
+            let mut r = RunReader { path: path.clone(), r: BufReader::with_capacity(1 << 18, f) };
             if let Some(e) = r.next_event()? {
                 heap.push(Reverse(Head { key: key(&e), run: i, ev: e }));
             }
@@ -152,9 +132,19 @@ impl Spill {
     }
 }
 
+impl Spill {
+    /// Remove the run files, saying so if that fails (drop removes them too, silently).
+    pub fn remove(mut self) -> Result<()> {
+        let dir = std::mem::take(&mut self.dir);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {} (the trace's spilled events; delete it by hand)", dir.display()))
+    }
+}
+
 impl Drop for Spill {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -245,6 +235,7 @@ impl Merge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scx_mimic::replay::EventKind;
     use scx_mimic::task::Task;
 
     fn tmp(name: &str) -> PathBuf {
