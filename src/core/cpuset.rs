@@ -5,8 +5,10 @@
 //! picker may return it) but does not consume its queue yet — while the hotplug steps before
 //! that point wait for tasks (kthreadd, RCU) that would sit in exactly that queue: the system
 //! stalls until the watchdog ejects the scheduler (seen in `make vm-test-faults`). So the
-//! scheduler only targets CPUs that were online when it attached; a CPU that comes online later
-//! makes the kernel restart the scheduler, which then reads the set again.
+//! scheduler targets the CPUs it read as online, and reads the set again when the BPF side counts
+//! a hotplug event (its `cpu_online`/`cpu_offline` callbacks). A CPU going offline stops taking
+//! tasks long before the kernel says so; the BPF side hands its queue to the other CPUs then
+//! (PATCH.md changes 5 and 14), whatever this set still says.
 
 /// Up to 1024 CPUs (the size of scx_rustland_core's CPU range).
 pub const MAX_CPUS: usize = 1024;

@@ -60,6 +60,9 @@ pub struct SchedCounters {
     /// queue of an offline CPU.
     pub hotplug_events: u64,
     pub offline_moved: u64,
+    /// Times the queue of a CPU that had not dispatched for a heartbeat (going offline: inactive
+    /// before the kernel says so) was handed to the other CPUs.
+    pub stalled_cpu_rescues: u64,
     /// Idle fast path: tasks the BPF side ran on their idle previous CPU (also counted in
     /// `dispatched_kernel`), the notices we read, and those lost (ring full).
     pub fast_dispatches: u64,
@@ -90,9 +93,9 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} moved={} | wait p50<={}us p99<={}us",
+            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
             self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.exit_notices,
-            self.exit_notices_lost, self.hotplug_events, self.offline_moved,
+            self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)
         ) + &self.model_line()

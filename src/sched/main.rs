@@ -400,6 +400,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.exit_notices_lost = ext.exit_notices_lost;
         c.hotplug_events = ext.hotplug_events;
         c.offline_moved = ext.offline_moved;
+        c.stalled_cpu_rescues = ext.stalled_cpu_rescues;
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
         c.kept = ext.kept;

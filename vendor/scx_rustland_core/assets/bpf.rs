@@ -100,6 +100,8 @@ pub struct ExtensionCounters {
     /// CPUs that went online or offline, and tasks moved off an offline CPU's queue.
     pub hotplug_events: u64,
     pub offline_moved: u64,
+    /// Times a CPU's queue waited a heartbeat for it to dispatch and was served by the others.
+    pub stalled_cpu_rescues: u64,
     /// Tasks the idle fast path ran, and placement notices lost to a full ring.
     pub fast_dispatches: u64,
     pub placed_notices_lost: u64,
@@ -717,6 +719,7 @@ impl<'cb> BpfScheduler<'cb> {
             exit_notices_lost: b.nr_exit_lost,
             hotplug_events: b.nr_hotplug_events,
             offline_moved: b.nr_offline_moved,
+            stalled_cpu_rescues: b.nr_stalled_cpu_rescues,
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
             kept: b.nr_kept,

