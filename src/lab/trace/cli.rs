@@ -65,8 +65,8 @@ impl TraceArgs {
         let s = trace::run(&opts)?;
         println!("mimic trace: {} events in {:.1}s ({} lost to full rings), {} slice rows, {} placement rows ({} with a choice), \
                   {} preemption rows ({} preempted, {} unresolved), peak RSS {:.0} MiB -> {}",
-                 s.events, s.duration_s, s.lost.ring_full, s.slice_rows, s.placement_rows, s.placement_rows_with_choice,
-                 s.preempt_rows, s.preempted, s.preempt_unresolved, s.peak_rss_mib, out.display());
+                 s.events, s.duration_s, s.lost.ring_full, s.rows.slice_rows, s.rows.placement_rows, s.rows.placement_rows_with_choice,
+                 s.rows.preempt_rows, s.rows.preempted, s.rows.preempt_unresolved, s.peak_rss_mib, out.display());
         // The dataset is written either way; a run that lost events or whose workload failed
         // must not pass for a good one.
         let mut failed = Vec::new();

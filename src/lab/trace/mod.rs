@@ -73,16 +73,9 @@ pub struct TraceSummary {
     /// Every way an event can be lost, counted.
     pub lost: Losses,
     pub migrations: u64,
-    pub slice_rows: usize,
-    pub placement_rows: usize,
-    /// Placement rows where EEVDF had a choice (task not on a run queue, more than one CPU).
-    pub placement_rows_with_choice: usize,
-    pub preempt_rows: usize,
-    /// Of the preemption rows, those where EEVDF preempted.
-    pub preempted: usize,
-    /// Wakeups onto a busy CPU left without a label: the CPU's next switch was not from the task
-    /// seen running at the wakeup, or the trace ended first.
-    pub preempt_unresolved: u64,
+    /// The rows the replay made (their fields, flat in meta.json).
+    #[serde(flatten)]
+    pub rows: rederive::RowCounts,
     /// The workload mix's phases, in order (rows carry their index, from 1; 0 = before the mix).
     pub phases: Vec<String>,
     /// The thread-info bits read as "must reschedule" on this kernel.
@@ -554,12 +547,7 @@ pub fn run(opts: &TraceOpts) -> Result<TraceSummary> {
         events,
         lost: Losses { ring_full: dropped, cpu_beyond_rings, no_task_storage, unpublished: lost, malformed: bad },
         migrations,
-        slice_rows: rows.slice_rows,
-        placement_rows: rows.placement_rows,
-        placement_rows_with_choice: rows.placement_rows_with_choice,
-        preempt_rows: rows.preempt_rows,
-        preempted: rows.preempted,
-        preempt_unresolved: rows.preempt_unresolved,
+        rows,
         phases: opts.phases.clone(),
         resched_mask: resched_mask(&kernel),
         stopped_by,

@@ -22,29 +22,19 @@ use scx_mimic::replay::{Replayer, TraceEvent};
 /// Events replayed between two writes of the rows made meanwhile.
 const BATCH: usize = 1 << 16;
 
-/// How many rows of each kind a replay made (what meta.json carries).
+/// How many rows of each kind a replay made (what meta.json carries, by these names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RowCounts {
     pub slice_rows: usize,
     pub placement_rows: usize,
+    /// Placement rows where EEVDF had a choice (task not on a run queue, more than one CPU).
     pub placement_rows_with_choice: usize,
     pub preempt_rows: usize,
+    /// Of the preemption rows, those where EEVDF preempted.
     pub preempted: usize,
+    /// Wakeups onto a busy CPU left without a label: the CPU's next switch was not from the task
+    /// seen running at the wakeup, or the trace ended first.
     pub preempt_unresolved: u64,
-}
-
-impl RowCounts {
-    /// The counts by meta.json field name.
-    pub fn fields(&self) -> [(&'static str, Value); 6] {
-        [
-            ("slice_rows", json!(self.slice_rows)),
-            ("placement_rows", json!(self.placement_rows)),
-            ("placement_rows_with_choice", json!(self.placement_rows_with_choice)),
-            ("preempt_rows", json!(self.preempt_rows)),
-            ("preempted", json!(self.preempted)),
-            ("preempt_unresolved", json!(self.preempt_unresolved)),
-        ]
-    }
 }
 
 /// A dataset's three tables (and, for a recording, its raw events), written as the replay makes
@@ -142,8 +132,8 @@ pub fn rederive_dataset(dir: &Path) -> Result<Value> {
     let events = dataset::read_events_in_replay_order(dir)?;
     let counts = derive(events.into_iter().map(Ok), cpus as u32, dir, &run, false)?;
     let obj = meta.as_object_mut().with_context(|| format!("{}: not a JSON object", meta_path.display()))?;
-    for (k, v) in counts.fields() {
-        obj.insert(k.to_string(), v);
+    if let Value::Object(fields) = serde_json::to_value(counts)? {
+        obj.extend(fields);
     }
     obj.insert("rederived".into(), json!({ "date": now_rfc3339(), "features": N_FEATURES }));
     write_atomic(&meta_path, &serde_json::to_vec_pretty(&meta)?)?;
