@@ -70,6 +70,13 @@ pub struct SchedCounters {
     pub placed_notices_lost: u64,
     /// Slice ends where the BPF side kept the expiring task, its deadline still the earliest.
     pub kept: u64,
+    /// Slice ends where another task's deadline was earlier and the BPF side put the expiring
+    /// task back in line itself (deadline advanced, the base slice), the notices of
+    /// them we read, and those lost (ring full). Like `kept`, a continuation of our last
+    /// decision for the task, not a decision: neither side chose anything new.
+    pub requeued: u64,
+    pub requeue_notices: u64,
+    pub requeue_notices_lost: u64,
     /// How long queued tasks waited for their decision (queued → dispatch back in BPF): log2
     /// buckets, bucket i = [2^i, 2^(i+1)) ns.
     pub decision_wait_hist: Vec<u64>,
@@ -93,8 +100,8 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} kept={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.exit_notices,
+            " | preempt asked={} done={} room={} | fast={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.requeued, self.exit_notices,
             self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)

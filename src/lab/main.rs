@@ -216,6 +216,10 @@ enum GuestCmd {
         hotplug_reps: u32,
         #[arg(long)]
         kconfig: Option<PathBuf>,
+        /// Run only these checks (comma-separated names as in faults.json, e.g. nice,kill-9;
+        /// "bad-inputs" for all of those): to look at one guarantee without the others.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Under the name NAME, print "ready", read a window "FROM UNTIL" (Unix ms) from stdin,
     /// sleep until FROM, burn CPU until UNTIL, then print the CPU time it got in that window (ms):
@@ -379,9 +383,9 @@ fn run_guest(cmd: GuestCmd) -> Result<bool> {
                                    min_model_share: guest::verdict::MIN_MODEL_SHARE };
             guest::gate::run(&cfg)
         }
-        GuestCmd::Faults { sched, out, repo, models, overload_s, baseline, probe_limit_ms, hotplug_reps, kconfig } => {
+        GuestCmd::Faults { sched, out, repo, models, overload_s, baseline, probe_limit_ms, hotplug_reps, kconfig, only } => {
             guest::faults::run(&guest::faults::FaultsConfig { sched, repo, models, out, overload_s, baseline, probe_limit_ms,
-                                                              hotplug_reps, kconfig })
+                                                              hotplug_reps, kconfig, only })
         }
         GuestCmd::Spin { name } => {
             guest::faults::share::spin(&name)?;

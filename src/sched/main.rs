@@ -100,6 +100,12 @@ struct Opts {
     #[arg(long)]
     no_keep_earliest: bool,
 
+    /// Do not put a task whose slice ended back in line on the BPF side when another task's
+    /// deadline is earlier: it then travels through user space for a new decision, the other
+    /// task runs on meanwhile, and a niced task gets more than its weight allows.
+    #[arg(long)]
+    no_requeue: bool,
+
     /// Idle fast path: a waking task whose previous CPU is idle runs there at once, placed by the
     /// BPF side (where EEVDF puts ≥ 98% of recorded wakeups) and told to us afterwards; such a
     /// placement counts as a BPF-side decision, not the model's.
@@ -207,6 +213,7 @@ impl Opts {
             notify_exit: true,
             prev_idle_fast: self.fast_path,
             keep_earliest: !self.no_keep_earliest,
+            requeue_expired: !self.no_requeue,
         }
     }
 }
@@ -277,10 +284,16 @@ impl<'a, P: Policy> Scheduler<'a, P> {
                 self.counters.tasks_forgotten += u64::from(self.policy.forget(queued.pid));
                 continue;
             }
-            // A placement notice: the BPF side ran the task on its idle previous CPU; keep the
-            // books, dispatch nothing.
-            if queued.placed() {
-                self.counters.placed_notices += 1;
+            // A placement notice (the BPF side ran the task on its idle previous CPU) or a
+            // re-queue notice (its slice ended, an earlier deadline took the CPU, and the BPF
+            // side put it back in line, deadline advanced: a continuation of our last decision
+            // for it, like a kept slice): keep the books, dispatch nothing.
+            if queued.placed() || queued.requeued() {
+                if queued.placed() {
+                    self.counters.placed_notices += 1;
+                } else {
+                    self.counters.requeue_notices += 1;
+                }
                 let now_ns = self.started.elapsed().as_nanos() as u64;
                 self.policy.observe(&to_task(&queued), now_ns);
                 continue;
@@ -404,6 +417,8 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
         c.kept = ext.kept;
+        c.requeued = ext.requeued;
+        c.requeue_notices_lost = ext.requeue_notices_lost;
         c.decision_wait_hist.clear();
         c.decision_wait_hist.extend_from_slice(&self.bpf.decision_wait_hist());
         let (minor, major) = page_faults();

@@ -83,6 +83,10 @@ pub struct Extensions {
     /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
     /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
     pub keep_earliest: bool,
+    /// At a slice end where another task's deadline is earlier, put the expiring task back in
+    /// line on the BPF side (deadline advanced by its run time, the base slice) and queue a
+    /// notice (`QueuedTask::requeued`) instead of sending it through user space.
+    pub requeue_expired: bool,
 }
 
 /// What the extensions did so far.
@@ -107,6 +111,10 @@ pub struct ExtensionCounters {
     pub placed_notices_lost: u64,
     /// Slice ends where the expiring task kept its CPU (keep_earliest).
     pub kept: u64,
+    /// Slice ends where the expiring task was put back in line by the BPF side
+    /// (requeue_expired), and notices of them lost to a full ring.
+    pub requeued: u64,
+    pub requeue_notices_lost: u64,
 }
 
 /// Log2 buckets of how long a queued task waited for its decision: bucket i holds the waits of
@@ -179,6 +187,12 @@ impl QueuedTask {
     /// (`Extensions::prev_idle_fast`). Dispatch nothing.
     pub fn placed(&self) -> bool {
         self.rl_flags & bpf_intf::RL_TASK_PLACED as u64 != 0
+    }
+
+    /// Not a task to schedule: its slice ended and the BPF side put it back in line
+    /// (`Extensions::requeue_expired`). Dispatch nothing.
+    pub fn requeued(&self) -> bool {
+        self.rl_flags & bpf_intf::RL_TASK_REQUEUED as u64 != 0
     }
 }
 
@@ -394,6 +408,7 @@ impl<'cb> BpfScheduler<'cb> {
         skel.maps.rodata_data.as_mut().unwrap().notify_exit = ext.notify_exit;
         skel.maps.rodata_data.as_mut().unwrap().prev_idle_fast = ext.prev_idle_fast;
         skel.maps.rodata_data.as_mut().unwrap().keep_earliest = ext.keep_earliest;
+        skel.maps.rodata_data.as_mut().unwrap().requeue_expired = ext.requeue_expired;
         let _ = Self::set_scx_ops_name(&mut skel.struct_ops.rustland_mut().name, name);
 
         // Attach BPF scheduler.
@@ -656,7 +671,7 @@ impl<'cb> BpfScheduler<'cb> {
                 let task =
                     unsafe { EnqueuedMessage::from_bytes(&*(&raw const BUF.0)).to_queued_task() };
                 // Notices were never counted as queued.
-                if !task.exited() && !task.placed() {
+                if !task.exited() && !task.placed() && !task.requeued() {
                     bss_data.nr_queued = bss_data.nr_queued.saturating_sub(1);
                 }
 
@@ -723,6 +738,8 @@ impl<'cb> BpfScheduler<'cb> {
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
             kept: b.nr_kept,
+            requeued: b.nr_requeued,
+            requeue_notices_lost: b.nr_requeue_lost,
         }
     }
 

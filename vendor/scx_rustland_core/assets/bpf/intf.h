@@ -75,6 +75,12 @@ enum {
 	 * bookkeeping; dispatch nothing.
 	 */
 	RL_TASK_PLACED = 1 << 2,
+	/*
+	 * Not a task to schedule: its slice ended, another task's deadline was
+	 * earlier, and the BPF side put it back in line itself (requeue_expired).
+	 * Sent for user space's bookkeeping; dispatch nothing.
+	 */
+	RL_TASK_REQUEUED = 1 << 3,
 };
 
 /* Flags of a task dispatched by user space (dispatched_task_ctx.rl_flags) */

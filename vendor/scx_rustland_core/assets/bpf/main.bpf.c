@@ -141,11 +141,20 @@ const volatile bool prev_idle_fast;
  */
 const volatile bool keep_earliest;
 
+/*
+ * At a slice end where another task's deadline is earlier, put the expiring
+ * task back in line on the BPF side, its deadline advanced by what it ran
+ * (scaled by weight), and tell user space afterwards (a queued_task_ctx with
+ * RL_TASK_REQUEUED) instead of sending it through user space for a new
+ * decision (see requeue_task()).
+ */
+const volatile bool requeue_expired;
+
 /* Preemption, exit and hotplug statistics */
 volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
 	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved,
-	     nr_stalled_cpu_rescues;
+	     nr_stalled_cpu_rescues, nr_requeued, nr_requeue_lost;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -252,6 +261,13 @@ struct task_ctx {
 	 * try_to_wake_up() selects on the waking side), -1 when none is pending.
 	 */
 	s32 waker_cpu;
+
+	/*
+	 * Set by ops.dispatch() when the task's slice ended and it did not keep
+	 * its CPU: its next enqueue re-queues it with deadline requeue_vtime.
+	 */
+	u64 requeue_vtime;
+	bool requeue;
 };
 
 /* Map that contains task-local storage. */
@@ -1084,6 +1100,52 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
 }
 
 /*
+ * @p, whose slice ended, is enqueued again after ops.dispatch() gave its CPU
+ * to another task (see tctx->requeue): put it back in line here, with its
+ * advanced deadline and the base slice, instead of sending it through user
+ * space (after a slice end EEVDF's next request is the base slice too; the
+ * slice user space chose covers the stint that began at the wakeup). *Why:* while it travels, the task that displaced it
+ * runs on, and at that task's own slice end nothing earlier is queued, so it
+ * is renewed: a nice-10 task sharing a CPU with a nice-0 one got about a tick
+ * more per round than its weight allows (ratio 2.3-4.4 where EEVDF gives
+ * 8-9). EEVDF keeps a preempted task on its run queue, where it competes at
+ * once. It goes to the shared queue, where any CPU it may use can take it (no
+ * CPU keeps a backlog while another idles, and a pinned task does not overtake
+ * the shared queue from its CPU's own); an idle CPU it may use is woken. User
+ * space is told afterwards, to charge the stint. Returns false if @p was not
+ * marked.
+ */
+static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
+{
+	struct queued_task_ctx *task;
+	struct task_ctx *tctx;
+	s32 cpu;
+
+	tctx = try_lookup_task_ctx(p);
+	if (!tctx || !tctx->requeue)
+		return false;
+	tctx->requeue = 0;
+	tctx->deadline_at = scx_bpf_now();
+
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, tctx->requeue_vtime,
+				 enq_flags);
+	__sync_fetch_and_add(&nr_requeued, 1);
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+
+	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
+	if (!task) {
+		__sync_fetch_and_add(&nr_requeue_lost, 1);
+		return true;
+	}
+	get_task_info(task, p, tctx, enq_flags, prev_cpu);
+	task->rl_flags |= RL_TASK_REQUEUED;
+	bpf_ringbuf_submit(task, 0);
+	return true;
+}
+
+/*
  * Task @p becomes ready to run. We can dispatch the task directly here if the
  * user-space scheduler is not required, or enqueue it to be processed by the
  * scheduler.
@@ -1123,6 +1185,13 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	 * ops.select_cpu() was skipped, otherwise the task is always
 	 * queued to the user-space scheduler.
 	 */
+	/*
+	 * A task whose slice ended goes back in line on the BPF side.
+	 */
+	if (requeue_expired && !(enq_flags & SCX_ENQ_WAKEUP) &&
+	    requeue_task(p, prev_cpu, enq_flags))
+		goto out_kick;
+
 	if (!(builtin_idle && is_wakeup)) {
 		queue_task_to_userspace(p, prev_cpu, enq_flags);
 		goto out_kick;
@@ -1213,32 +1282,39 @@ static u64 dsq_head_vtime(u64 dsq_id)
 }
 
 /*
+ * @prev's deadline advanced by the time it ran since it was last set (by user
+ * space, or by the BPF side below), scaled by its weight, as a virtual
+ * deadline moves.
+ */
+static u64 advanced_deadline(const struct task_struct *prev,
+			     const struct task_ctx *tctx, u64 now)
+{
+	u64 weight = prev->scx.weight ? prev->scx.weight : 1;
+
+	return prev->scx.dsq_vtime +
+	       (now - MAX(tctx->deadline_at, tctx->start_ts)) * 100 / weight;
+}
+
+/*
  * @prev's slice ended on @cpu and it still wants to run. EEVDF would pick the
  * earliest eligible deadline, @prev included; ours is about to travel through
- * user space, and meanwhile the CPU would take the head of its queues: two
- * tasks on one CPU would then strictly alternate whatever their weights (nice
- * would mean nothing). So keep @prev while its deadline, advanced by the time
- * it ran since (scaled by its weight, as a virtual deadline moves), is no
- * later than the heads of this CPU's queue and the shared queue. The run time
- * reaches user space with the next enqueue (stop_ts - start_ts covers every
- * kept slice), so its virtual runtime is charged in full.
+ * user space (or, with requeue_expired, back to a queue), and meanwhile the
+ * CPU would take the head of its queues: two tasks on one CPU would then
+ * strictly alternate whatever their weights (nice would mean nothing). So keep
+ * @prev while its advanced deadline is no later than the heads of this CPU's
+ * queue and the shared queue. The run time reaches user space with the next
+ * enqueue or notice (stop_ts - start_ts covers every kept slice), so its
+ * virtual runtime is charged in full.
  */
-static bool keep_prev(struct task_struct *prev, s32 cpu)
+static bool keep_prev(struct task_struct *prev, struct task_ctx *tctx,
+		      s32 cpu, u64 deadline, u64 now)
 {
-	struct task_ctx *tctx;
 	struct cpu_run *run;
-	u64 now = scx_bpf_now(), head, deadline, weight;
+	u64 head;
 
 	head = MIN(dsq_head_vtime(cpu_to_dsq(cpu)), dsq_head_vtime(SHARED_DSQ));
 	if (head == U64_MAX)
 		return false;	/* nothing else to run: replenished below */
-
-	tctx = try_lookup_task_ctx(prev);
-	if (!tctx)
-		return false;
-	weight = prev->scx.weight ? prev->scx.weight : 1;
-	deadline = prev->scx.dsq_vtime +
-		   (now - MAX(tctx->deadline_at, tctx->start_ts)) * 100 / weight;
 	if (deadline > head)
 		return false;
 
@@ -1269,8 +1345,27 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	 * dispatch them on the target CPU decided by the user-space
 	 * scheduler.
 	 */
-	s32 ret = bpf_user_ringbuf_drain(&dispatched,
-					 handle_dispatched_task, NULL, BPF_RB_NO_WAKEUP);
+	struct task_ctx *prev_ctx = NULL;
+	u64 now = scx_bpf_now(), deadline = 0;
+	s32 ret;
+
+	/*
+	 * @prev's slice ended and it still wants to run: where it would stand
+	 * in line now. With requeue_expired, mark it to be re-queued there by
+	 * its next enqueue unless it keeps its CPU below.
+	 */
+	if (prev && is_queued(prev) && !is_usersched_task(prev) &&
+	    (keep_earliest || requeue_expired)) {
+		prev_ctx = try_lookup_task_ctx(prev);
+		if (prev_ctx) {
+			deadline = advanced_deadline(prev, prev_ctx, now);
+			prev_ctx->requeue = requeue_expired;
+			prev_ctx->requeue_vtime = deadline;
+		}
+	}
+
+	ret = bpf_user_ringbuf_drain(&dispatched,
+				     handle_dispatched_task, NULL, BPF_RB_NO_WAKEUP);
 	if (ret)
 		dbg_msg("User ringbuf drain error: %d", ret);
 
@@ -1285,9 +1380,11 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	/*
 	 * Keep the expiring task if its deadline is still the earliest.
 	 */
-	if (keep_earliest && prev && is_queued(prev) &&
-	    !is_usersched_task(prev) && keep_prev(prev, cpu))
+	if (keep_earliest && prev_ctx &&
+	    keep_prev(prev, prev_ctx, cpu, deadline, now)) {
+		prev_ctx->requeue = 0;
 		return;
+	}
 
 	/*
 	 * Consume a task from the per-CPU DSQ.
@@ -1326,8 +1423,11 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	 * slice only if there're still pending scheduling actions to do.
 	 */
 	if (prev && is_queued(prev) &&
-	    (!is_usersched_task(prev) || usersched_has_pending_tasks()))
+	    (!is_usersched_task(prev) || usersched_has_pending_tasks())) {
 		scx_bpf_task_set_slice(prev, slice_ns);
+		if (prev_ctx)
+			prev_ctx->requeue = 0;
+	}
 }
 
 void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
@@ -1392,6 +1492,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	tctx = try_lookup_task_ctx(p);
 	if (!tctx)
 		return;
+	tctx->requeue = 0;	/* a mark not used by an enqueue is stale */
 	tctx->start_ts = scx_bpf_now();
 	tctx->start_exec = p->se.sum_exec_runtime;
 	if (run) {
