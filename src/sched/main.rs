@@ -308,6 +308,8 @@ impl<'a, P: Policy> Scheduler<'a, P> {
             self.count(&task, &ctx, &decision);
             self.dispatch(&queued, &decision);
         }
+        // Our clock, which the BPF side bounds the deadlines of the tasks it re-queues by.
+        self.bpf.set_vtime_now(self.policy.vtime_now());
         // Tell the BPF side we are done; it runs us again when tasks are queued. Must be called
         // on every pass, or the BPF side keeps waking us in a busy loop.
         self.bpf.notify_complete(0);

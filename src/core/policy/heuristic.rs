@@ -74,6 +74,10 @@ impl Policy for Heuristic {
         let (state, new) = self.tasks.entry(task.pid);
         self.clock.observe(task, state, new);
     }
+
+    fn vtime_now(&self) -> u64 {
+        self.clock.vtime_now()
+    }
 }
 
 #[cfg(test)]

@@ -167,6 +167,10 @@ impl Policy for Learned<'_> {
         state.view.observe(task, now_ns);
         self.clock.observe(task, &mut state.vtime, new);
     }
+
+    fn vtime_now(&self) -> u64 {
+        self.clock.vtime_now()
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,10 @@ pub trait Policy {
     /// the books — its virtual runtime, its history — as if we had decided. `now_ns` as in
     /// [`Context::now_ns`].
     fn observe(&mut self, task: &Task, now_ns: u64);
+
+    /// The virtual clock the deadlines are given by (the BPF side bounds the deadlines of the
+    /// tasks it re-queues around it).
+    fn vtime_now(&self) -> u64;
 }
 
 /// Comm prefixes of unbound kernel threads that keep the system (and the sched_ext watchdog)

@@ -743,6 +743,12 @@ impl<'cb> BpfScheduler<'cb> {
         }
     }
 
+    // Tell the BPF side user space's virtual clock: re-queued tasks (Extensions::requeue_expired)
+    // get deadlines within the bounds user space keeps around it.
+    pub fn set_vtime_now(&mut self, vtime: u64) {
+        self.skel.maps.bss_data.as_mut().unwrap().usersched_vtime_now = vtime;
+    }
+
     // How long queued tasks waited for their decisions (see RL_WAIT_BUCKETS).
     pub fn decision_wait_hist(&mut self) -> [u64; RL_WAIT_BUCKETS] {
         self.skel.maps.bss_data.as_ref().unwrap().decision_wait_hist

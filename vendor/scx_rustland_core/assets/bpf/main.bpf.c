@@ -150,6 +150,25 @@ const volatile bool keep_earliest;
  */
 const volatile bool requeue_expired;
 
+/*
+ * User space's virtual clock (written by it after each scheduling pass): the
+ * deadlines it gives stay within a few slices of it, and so do those
+ * requeue_task() gives. (A clock of the BPF side's own, raised by the
+ * deadlines it hands out, ran seconds ahead of user space's: re-queued tasks
+ * then waited behind every new arrival.)
+ */
+volatile u64 usersched_vtime_now;
+
+/*
+ * A re-queued task's deadline is at most 4 base slices of its own run time,
+ * scaled by its weight (never by less than 10, so that a nice-19 task does
+ * not wait for 66 of everyone else's), ahead of that clock, and at most 16
+ * base slices behind it: the bounds user space keeps (src/core/policy/vtime.rs).
+ */
+#define REQUEUE_AHEAD_SLICES	4
+#define REQUEUE_BEHIND_SLICES	16
+#define REQUEUE_MIN_WEIGHT	10
+
 /* Preemption, exit and hotplug statistics */
 volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
@@ -1119,6 +1138,7 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 {
 	struct queued_task_ctx *task;
 	struct task_ctx *tctx;
+	u64 clock, weight, deadline;
 	s32 cpu;
 
 	tctx = try_lookup_task_ctx(p);
@@ -1127,8 +1147,21 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	tctx->requeue = 0;
 	tctx->deadline_at = scx_bpf_now();
 
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, tctx->requeue_vtime,
-				 enq_flags);
+	/*
+	 * A task that ran alone for long (kept slice after slice) has a
+	 * deadline far ahead of the tasks user space dispatches meanwhile, whose
+	 * deadlines it bounds: without the same bounds here it would wait behind
+	 * every new arrival (measured: the gate's affinity stressors stalled for
+	 * 5.5 s and the watchdog ejected the scheduler).
+	 */
+	clock = usersched_vtime_now;
+	weight = MAX(p->scx.weight, REQUEUE_MIN_WEIGHT);
+	deadline = MIN(tctx->requeue_vtime,
+		       clock + REQUEUE_AHEAD_SLICES * slice_ns * 100 / weight);
+	deadline = MAX(deadline, clock > REQUEUE_BEHIND_SLICES * slice_ns ?
+				 clock - REQUEUE_BEHIND_SLICES * slice_ns : 0);
+
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, deadline, enq_flags);
 	__sync_fetch_and_add(&nr_requeued, 1);
 	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 	if (cpu >= 0)
