@@ -263,3 +263,24 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     Ok(pass)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(only: &[&str]) -> FaultsConfig {
+        FaultsConfig { sched: "s".into(), repo: ".".into(), models: None, out: "o".into(), overload_s: 1, baseline: false,
+                       probe_limit_ms: 1, hotplug_reps: 1, kconfig: None, only: only.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn only_selects_checks_by_name_or_group() {
+        assert!(cfg(&[]).wants("kill-9", "kill-9"), "no filter: every check runs");
+        let c = cfg(&["nice", "bad-inputs"]);
+        assert!(c.wants("nice", "nice"));
+        assert!(!c.wants("kill-9", "kill-9"));
+        assert!(!c.wants("renamed-kworker", "renamed-kworker"), "a name is matched whole, not as a prefix");
+        assert!(c.wants("bad-model-truncated", "bad-inputs"), "a group selects all of its checks");
+        assert!(!cfg(&["bad-model-truncated"]).wants("bad-model-missing", "bad-inputs"));
+    }
+}
