@@ -19,6 +19,12 @@
 //!   side then ends the slice of the CPU running the latest deadline if that is later than the
 //!   task's — EEVDF's wakeup preemption. When tasks wait for us and no CPU is idle, the BPF side preempts
 //!   a CPU so that we run at once instead of at the next slice end.
+//! * At a slice end the expiring task keeps its CPU while its deadline is still the earliest;
+//!   otherwise the BPF side puts it back in the shared queue itself, its deadline advanced by
+//!   what it ran and kept within a few slices of our virtual clock (which we publish after every
+//!   pass), and tells us afterwards so we charge the stint. A trip through us at that moment let
+//!   the other task run on meanwhile, and a niced task got more than its weight allows. Such
+//!   continuations of our last decision are counted, not counted as decisions.
 //! * A task that exits is forgotten at once (the BPF side tells us), so a reused pid starts
 //!   afresh; a CPU going offline hands its queue to the shared one, and we stop using it.
 //! * We never drop a task: a dropped task stays runnable forever, and the kernel ejects us.

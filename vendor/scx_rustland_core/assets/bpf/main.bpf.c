@@ -1129,9 +1129,9 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
  * to another task (see tctx->requeue): put it back in line here, with its
  * advanced deadline and the base slice, instead of sending it through user
  * space (after a slice end EEVDF's next request is the base slice too; the
- * slice user space chose covers the stint that began at the wakeup). *Why:* while it travels, the task that displaced it
- * runs on, and at that task's own slice end nothing earlier is queued, so it
- * is renewed: a nice-10 task sharing a CPU with a nice-0 one got about a tick
+ * slice user space chose covers the stint that began at the wakeup). *Why:*
+ * while it travels, the task that displaced it runs on, and at that task's own
+ * slice end nothing earlier is queued, so its slice is renewed: a nice-10 task sharing a CPU with a nice-0 one got about a tick
  * more per round than its weight allows (ratio 2.3-4.4 where EEVDF gives
  * 8-9). EEVDF keeps a preempted task on its run queue, where it competes at
  * once. It goes to the shared queue, where any CPU it may use can take it (no
@@ -1154,11 +1154,8 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	tctx->deadline_at = scx_bpf_now();
 
 	/*
-	 * A task that ran alone for long (kept slice after slice) has a
-	 * deadline far ahead of the tasks user space dispatches meanwhile, whose
-	 * deadlines it bounds: without the same bounds here it would wait behind
-	 * every new arrival (measured: the gate's affinity stressors stalled for
-	 * 5.5 s and the watchdog ejected the scheduler).
+	 * Within the bounds around user space's clock (REQUEUE_*_SLICES): its
+	 * deadline and those user space gives must be comparable.
 	 */
 	clock = usersched_vtime_now;
 	weight = MAX(p->scx.weight, REQUEUE_MIN_WEIGHT);
@@ -1219,18 +1216,19 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	/*
-	 * If @builtin_idle is enabled, give the task a chance to be
-	 * directly dispatched only on a wakeup and only if
-	 * ops.select_cpu() was skipped, otherwise the task is always
-	 * queued to the user-space scheduler.
-	 */
-	/*
-	 * A task whose slice ended goes back in line on the BPF side.
+	 * A task whose slice ended, displaced by an earlier deadline, goes back
+	 * in line on the BPF side (see requeue_task()).
 	 */
 	if (requeue_expired && !(enq_flags & SCX_ENQ_WAKEUP) &&
 	    requeue_task(p, prev_cpu, enq_flags))
 		goto out_kick;
 
+	/*
+	 * If @builtin_idle is enabled, give the task a chance to be
+	 * directly dispatched only on a wakeup and only if
+	 * ops.select_cpu() was skipped, otherwise the task is always
+	 * queued to the user-space scheduler.
+	 */
 	if (!(builtin_idle && is_wakeup)) {
 		queue_task_to_userspace(p, prev_cpu, enq_flags);
 		goto out_kick;
