@@ -233,6 +233,9 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
                 println!("         decisions {} | user dispatches {} (+{} any-cpu) | kernel {} | congested {} | pf {}/{}",
                          cn["decisions"], cn["dispatched_user"], cn["decisions_any_cpu"], cn["dispatched_kernel"],
                          cn["congested"], cn["minor_faults"], cn["major_faults"]);
+                // Not decisions, but to be read beside them: slice ends the BPF side continued by
+                // itself (the task kept its CPU, or went back in line with its deadline advanced).
+                println!("         slice ends continued by the BPF side: kept {}, re-queued {}", cn["kept"], cn["requeued"]);
             }
             match serde_json::from_value::<scx_mimic::stats::SchedCounters>(cn.clone()) {
                 Ok(k) if k.policy == "model" => println!(
