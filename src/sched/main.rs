@@ -24,7 +24,7 @@
 //!   what it ran and kept within a few slices of our virtual clock (which we publish after every
 //!   pass), and tells us afterwards so we charge the stint. A trip through us at that moment let
 //!   the other task run on meanwhile, and a niced task got more than its weight allows. Such
-//!   continuations of our last decision are counted, not counted as decisions.
+//!   continuations of our last decision are counted apart (`kept`, `requeued`), not as decisions.
 //! * A task that exits is forgotten at once (the BPF side tells us), so a reused pid starts
 //!   afresh; a CPU going offline hands its queue to the shared one, and we stop using it.
 //! * We never drop a task: a dropped task stays runnable forever, and the kernel ejects us.

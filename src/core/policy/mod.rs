@@ -85,9 +85,9 @@ pub trait Policy {
     /// history. Returns whether the pid was known.
     fn forget(&mut self, pid: i32) -> bool;
 
-    /// The BPF side ran `task` by itself (the idle fast path: its previous CPU was idle): keep
-    /// the books — its virtual runtime, its history — as if we had decided. `now_ns` as in
-    /// [`Context::now_ns`].
+    /// The BPF side ran or queued `task` by itself (the idle fast path: its previous CPU was
+    /// idle; or a re-queue at a slice end): keep the books — its virtual runtime, its history —
+    /// as if we had decided. `now_ns` as in [`Context::now_ns`].
     fn observe(&mut self, task: &Task, now_ns: u64);
 
     /// The virtual clock the deadlines are given by (the BPF side bounds the deadlines of the
