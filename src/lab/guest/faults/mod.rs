@@ -198,20 +198,20 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
         }
         checks.push(c);
     };
-    let want = |name: &str| cfg.wants(name, name);
-    if cfg.baseline && want("overload-eevdf") {
-        record(overload::overload_eevdf(cfg), "overload-eevdf");
-    }
-    if want("overload-heuristic") {
-        record(overload::overload(cfg, "overload-heuristic", vec![]), "overload-heuristic");
-    }
-    match &cfg.models {
-        Some(m) if scx_mimic::policy::Models::present(m) => {
-            if want("overload-model") {
-                record(overload::overload(cfg, "overload-model", vec!["--model".into(), m.display().to_string()]),
-                       "overload-model")
-            }
+    // Each check runs only if `--only` names it (or names nothing).
+    let mut check_if = |name: &str, run: &dyn Fn() -> Result<Check>| {
+        if cfg.wants(name, name) {
+            record(run(), name);
         }
+    };
+    if cfg.baseline {
+        check_if("overload-eevdf", &|| overload::overload_eevdf(cfg));
+    }
+    check_if("overload-heuristic", &|| overload::overload(cfg, "overload-heuristic", vec![]));
+    match &cfg.models {
+        Some(m) if scx_mimic::policy::Models::present(m) => check_if("overload-model", &|| {
+            overload::overload(cfg, "overload-model", vec!["--model".into(), m.display().to_string()])
+        }),
         _ => warn!("no trained models: the model overload case is skipped"),
     }
     // Fairness on a shared CPU: nice levels, and a name that must buy nothing. Under each
@@ -220,24 +220,12 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     if let Some(m) = cfg.models.as_ref().filter(|m| scx_mimic::policy::Models::present(m)) {
         policies.push(("model", vec!["--model".into(), m.display().to_string()]));
     }
-    if want("nice") {
-        record(share::nice(cfg, &policies), "nice");
-    }
-    if want("renamed-kworker") {
-        record(share::renamed_kworker(cfg, &policies), "renamed-kworker");
-    }
-    if want("kill-9") {
-        record(kill::killed(cfg), "kill-9");
-    }
-    if want("sigstop") {
-        record(kill::stopped(cfg), "sigstop");
-    }
-    if want("cpu-online") {
-        record(hotplug::cpu_online(cfg), "cpu-online");
-    }
-    if want("hotplug-offline") {
-        record(hotplug::hotplug_offline(cfg), "hotplug-offline");
-    }
+    check_if("nice", &|| share::nice(cfg, &policies));
+    check_if("renamed-kworker", &|| share::renamed_kworker(cfg, &policies));
+    check_if("kill-9", &|| kill::killed(cfg));
+    check_if("sigstop", &|| kill::stopped(cfg));
+    check_if("cpu-online", &|| hotplug::cpu_online(cfg));
+    check_if("hotplug-offline", &|| hotplug::hotplug_offline(cfg));
     match bad_inputs::bad_inputs(cfg) {
         Ok(list) => {
             for b in list.into_iter().filter(|b| cfg.wants(b.name, "bad-inputs")) {
@@ -262,7 +250,6 @@ pub fn run(cfg: &FaultsConfig) -> Result<bool> {
     write_atomic(&cfg.out.join("faults.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(pass)
 }
-
 
 #[cfg(test)]
 mod tests {

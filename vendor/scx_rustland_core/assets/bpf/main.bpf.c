@@ -1042,22 +1042,36 @@ static void get_task_info(struct queued_task_ctx *task,
 /*
  * Tell user space that @p was placed on @cpu by the idle fast path.
  */
+static bool queue_notice(struct task_struct *p, struct task_ctx *tctx,
+			 u64 enq_flags, s32 cpu, u64 rl_flag);
+
 static void notify_placed(struct task_struct *p, s32 cpu)
 {
-	struct queued_task_ctx *task;
 	struct task_ctx *tctx;
 
 	tctx = try_lookup_task_ctx(p);
-	if (!tctx)
-		return;
-	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
-	if (!task) {
+	if (tctx && !queue_notice(p, tctx, 0, cpu, RL_TASK_PLACED))
 		__sync_fetch_and_add(&nr_placed_lost, 1);
-		return;
-	}
-	get_task_info(task, p, tctx, 0, cpu);
-	task->rl_flags |= RL_TASK_PLACED;
+}
+
+/*
+ * Queue to user space a notice of what the BPF side did with @p by itself
+ * (@rl_flag: RL_TASK_PLACED, RL_TASK_REQUEUED), for its bookkeeping: the
+ * task's information as for a decision, but nothing to dispatch. False if the
+ * ring was full.
+ */
+static bool queue_notice(struct task_struct *p, struct task_ctx *tctx,
+			 u64 enq_flags, s32 cpu, u64 rl_flag)
+{
+	struct queued_task_ctx *task;
+
+	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
+	if (!task)
+		return false;
+	get_task_info(task, p, tctx, enq_flags, cpu);
+	task->rl_flags |= rl_flag;
 	bpf_ringbuf_submit(task, 0);
+	return true;
 }
 
 /*
@@ -1142,7 +1156,6 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
  */
 static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 {
-	struct queued_task_ctx *task;
 	struct task_ctx *tctx;
 	u64 clock, weight, deadline;
 	s32 cpu;
@@ -1170,14 +1183,8 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	if (cpu >= 0)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 
-	task = bpf_ringbuf_reserve(&queued, sizeof(*task), 0);
-	if (!task) {
+	if (!queue_notice(p, tctx, enq_flags, prev_cpu, RL_TASK_REQUEUED))
 		__sync_fetch_and_add(&nr_requeue_lost, 1);
-		return true;
-	}
-	get_task_info(task, p, tctx, enq_flags, prev_cpu);
-	task->rl_flags |= RL_TASK_REQUEUED;
-	bpf_ringbuf_submit(task, 0);
 	return true;
 }
 
