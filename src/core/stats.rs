@@ -115,15 +115,24 @@ impl SchedCounters {
     }
 
     /// Every scheduling decision of the run: those user space made (one per task it dequeued)
-    /// and the dispatches the BPF side made on its own (per-CPU kthreads, congestion).
+    /// and the dispatches the BPF side made on its own (per-CPU kthreads, congestion, the idle
+    /// fast path).
     pub fn all_decisions(&self) -> u64 {
         self.decisions + self.dispatched_kernel
     }
 
-    /// Share of all scheduling decisions made by the models, 0..1 (0 for the heuristic): a task
-    /// the BPF side dispatched by itself, or one user space decided without the models, counts
-    /// against it.
+    /// Share of all scheduling decisions made by the models, 0..1 (0 for the heuristic): their
+    /// decisions at the moment, and the idle fast path's placements under a standing decision of
+    /// theirs (a placement class that takes the idle previous CPU, with its slice: see
+    /// `policy::Decision::idle_prev`). A task the BPF side dispatched by itself otherwise, or one
+    /// user space decided without the models, counts against it.
     pub fn model_share(&self) -> f64 {
+        ratio(self.model.model_decisions + self.model.standing_placements, self.all_decisions())
+    }
+
+    /// The same, counting only the decisions the models made at the moment (the fast path's
+    /// placements against it): how often the models were asked.
+    pub fn fresh_model_share(&self) -> f64 {
         ratio(self.model.model_decisions, self.all_decisions())
     }
 
@@ -143,8 +152,9 @@ impl SchedCounters {
             return String::new();
         }
         format!(
-            " | model {} ({:.2}% of all decisions) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
-            self.model.model_decisions, self.model_share() * 100.0, self.model.safety_overrides, self.model.slice_capped,
+            " | model {} + {} standing ({:.2}% of all decisions, {:.2}% at the moment) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            self.model.model_decisions, self.model.standing_placements, self.model_share() * 100.0,
+            self.fresh_model_share() * 100.0, self.model.safety_overrides, self.model.slice_capped,
             self.slice_capped_share() * 100.0,
             self.model.inference_ns_median_bound(), self.model.inference_ns_mean(), self.model.inference_ns_max,
             self.placement_agree_share() * 100.0, self.model.slice_class_hist, self.model.placement_class_hist
@@ -167,6 +177,11 @@ pub struct ModelStats {
     pub safety_overrides: u64,
     /// Placement decisions where the model's target equals the heuristic's.
     pub placement_agree: u64,
+    /// Tasks the idle fast path ran under the model's standing decision (its last placement class
+    /// for the task takes the idle previous CPU): counted beside `model_decisions` in the model
+    /// share.
+    #[serde(default)]
+    pub standing_placements: u64,
     /// Model slices longer than the configured slice, cut to it (a user-space scheduler cannot
     /// preempt a running task when another wakes up, as EEVDF does; the ceiling stands in).
     pub slice_capped: u64,

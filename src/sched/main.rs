@@ -27,6 +27,12 @@
 //!   continuations of our last decision are counted apart (`kept`, `requeued`), not as decisions.
 //! * A task that exits is forgotten at once (the BPF side tells us), so a reused pid starts
 //!   afresh; a CPU going offline hands its queue to the shared one, and we stop using it.
+//! * Our decision for a task stands for its next wakeups when, asked with its previous CPU
+//!   idle, we would choose that CPU (the heuristic always; the models for every placement class
+//!   but "busy"): if that CPU is idle when the task wakes, the BPF side runs it there at once with
+//!   our slice and tells us afterwards (the idle fast path: the round trip through us was the
+//!   cost of every ping-pong wakeup). Notices like that one do not call us by themselves: they
+//!   wait for the next task to decide.
 //! * We never drop a task: a dropped task stays runnable forever, and the kernel ejects us.
 mod bpf_skel;
 mod process;
@@ -49,7 +55,7 @@ use scx_utils::UserExitInfo;
 
 use scx_mimic::bpf_view::BpfCounts;
 use scx_mimic::cpuset::CpuSet;
-use scx_mimic::policy::{is_critical, Context, Decision, Heuristic, Learned, Models, Policy, PreemptRule, Target};
+use scx_mimic::policy::{is_critical, Context, Decision, Heuristic, Learned, Models, Notice, Policy, PreemptRule, Target};
 use scx_mimic::stats::SchedCounters;
 use scx_mimic::Task;
 
@@ -112,11 +118,14 @@ struct Opts {
     #[arg(long)]
     no_requeue: bool,
 
-    /// Idle fast path: a waking task whose previous CPU is idle runs there at once, placed by the
-    /// BPF side (where EEVDF puts ≥ 98% of recorded wakeups) and told to us afterwards; such a
-    /// placement counts as a BPF-side decision, not the model's.
+    /// No idle fast path. With it (the default) our decision for a task stands for its next
+    /// wakeups when, asked with its previous CPU idle, we would choose that CPU (always for the
+    /// heuristic; every placement class of the models but "busy"): if that CPU is idle at the
+    /// wakeup, the BPF side runs the task there at once
+    /// with our slice, and tells us afterwards. It saves the round trip through us where EEVDF put
+    /// ≥ 98% of the recorded wakeups; without it every wakeup waits for us.
     #[arg(long)]
-    fast_path: bool,
+    no_fast_path: bool,
 
     /// Folder with slice.model, placement.model and preempt.model: decide with the trained
     /// models. They are
@@ -217,7 +226,7 @@ impl Opts {
             make_room: !self.no_make_room,
             // Always: the task table must free a pid as soon as its task is gone.
             notify_exit: true,
-            prev_idle_fast: self.fast_path,
+            prev_idle_fast: !self.no_fast_path,
             keep_earliest: !self.no_keep_earliest,
             requeue_expired: !self.no_requeue,
         }
@@ -290,18 +299,21 @@ impl<'a, P: Policy> Scheduler<'a, P> {
                 self.counters.tasks_forgotten += u64::from(self.policy.forget(queued.pid));
                 continue;
             }
-            // A placement notice (the BPF side ran the task on its idle previous CPU) or a
+            // A placement notice (the BPF side ran the task on its idle previous CPU under our
+            // standing decision) or a
             // re-queue notice (its slice ended, an earlier deadline took the CPU, and the BPF
             // side put it back in line, deadline advanced: a continuation of our last decision
             // for it, like a kept slice): keep the books, dispatch nothing.
             if queued.placed() || queued.requeued() {
-                if queued.placed() {
+                let notice = if queued.placed() {
                     self.counters.placed_notices += 1;
+                    Notice::Placed
                 } else {
                     self.counters.requeue_notices += 1;
-                }
+                    Notice::Requeued
+                };
                 let now_ns = self.started.elapsed().as_nanos() as u64;
-                self.policy.observe(&to_task(&queued), now_ns);
+                self.policy.observe(&to_task(&queued), notice, now_ns);
                 continue;
             }
             self.counters.decisions += 1;
@@ -388,6 +400,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         d.slice_ns = decision.slice_ns;
         d.vtime = decision.deadline;
         d.preempt = decision.preempt;
+        d.idle_prev = decision.idle_prev;
         while let Err(e) = self.bpf.dispatch_task(&d) {
             self.counters.submit_errors += 1;
             if self.counters.submit_errors % 1000 == 1 {

@@ -9,7 +9,7 @@
 //! * **Preemption** ([`PreemptRule`]): with `Deadline`, every eligible task asks the BPF side to
 //!   preempt a CPU running a later deadline (EEVDF's wakeup rule).
 
-use super::{Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
+use super::{Context, Decision, Notice, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::stats::SchedCounters;
 use crate::table::TaskTable;
 use crate::task::Task;
@@ -58,6 +58,9 @@ impl Policy for Heuristic {
             slice_ns: self.clock.slice_ns(),
             deadline,
             preempt: self.preempt != PreemptRule::Off && self.clock.wants_preempt(task, state),
+            // Its rule at the next wakeup, when the previous CPU is idle: that CPU (select_cpu
+            // prefers it) and the same fixed slice — the fast path decides exactly as it would.
+            idle_prev: true,
         }
     }
 
@@ -70,7 +73,7 @@ impl Policy for Heuristic {
         self.tasks.remove(pid)
     }
 
-    fn observe(&mut self, task: &Task, _now_ns: u64) {
+    fn observe(&mut self, task: &Task, _notice: Notice, _now_ns: u64) {
         let (state, new) = self.tasks.entry(task.pid);
         self.clock.observe(task, state, new);
     }
@@ -143,7 +146,7 @@ mod tests {
             h.decide(&ran(2, 0), &ctx);
         }
         decided.decide(&ran(1, 1_000_000), &ctx);
-        observed.observe(&ran(1, 1_000_000), 0);
+        observed.observe(&ran(1, 1_000_000), Notice::Requeued, 0);
         // The next decision for task 1 sees the same virtual runtime either way.
         assert_eq!(decided.decide(&ran(1, 0), &ctx), observed.decide(&ran(1, 0), &ctx));
         // And observing is not free of effect: without it, task 1 would come earlier.

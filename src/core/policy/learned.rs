@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{heuristic, is_critical, Context, Decision, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
+use super::{heuristic, is_critical, Context, Decision, Notice, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::features::QueuedView;
 use crate::model::{Model, ModelKind, PREEMPT_YES};
 use crate::stats::{ModelStats, SchedCounters};
@@ -65,6 +65,8 @@ impl Models {
 struct TaskState {
     vtime: TaskVtime,
     view: QueuedView,
+    /// The last decision left a standing decision for the idle fast path (see `decide`).
+    idle_prev: bool,
 }
 
 pub struct Learned<'m> {
@@ -81,13 +83,17 @@ pub struct Learned<'m> {
 /// it: 0 its previous CPU, 1 the waker's CPU, 2 another idle CPU, 3 another busy CPU. User
 /// space does not know the waker's CPU, and a busy CPU's own queue starves the shared one (see
 /// [`heuristic::target`]), so the classes map onto the two safe targets:
-/// * 0 (previous CPU): that CPU if it is the idle one select_cpu found, else the shared queue;
+/// * 0 (previous CPU): the idle CPU select_cpu found — the previous CPU when that is idle (it is
+///   preferred); when it is busy, where EEVDF's own idle search (`select_idle_sibling`) goes
+///   next, another idle CPU. (Sending it to the shared queue instead let two tasks that wake each
+///   other, `perf bench sched pipe`, settle on one CPU: the CPU the waker left took the wakee
+///   from the shared queue, the other stayed idle, and every wakeup came through us.)
 /// * 1, 2 (a CPU that was idle or about to run the task): the idle CPU if there is one;
 /// * 3 (a busy CPU: EEVDF chose to queue rather than to move): the shared queue.
-pub fn model_target(class: usize, prev_cpu: i32, idle_cpu: i32) -> Target {
+/// With no idle CPU, every class goes to the shared queue.
+pub fn model_target(class: usize, idle_cpu: i32) -> Target {
     match class {
-        0 if idle_cpu >= 0 && idle_cpu == prev_cpu => Target::Cpu(prev_cpu),
-        1 | 2 if idle_cpu >= 0 => Target::Cpu(idle_cpu),
+        0..=2 if idle_cpu >= 0 => Target::Cpu(idle_cpu),
         _ => Target::Any,
     }
 }
@@ -133,7 +139,7 @@ impl Policy for Learned<'_> {
         // (--max-slice-us) bounds what the model may give.
         let model_slice_ns = self.models.slice.classes[slice_class].slice_ns;
         let slice_ns = model_slice_ns.min(self.clock.max_slice_ns());
-        let target = model_target(place_class, task.cpu, ctx.idle_cpu);
+        let target = model_target(place_class, ctx.idle_cpu);
         let s = &mut self.stats;
         s.model_decisions += 1;
         s.slice_capped += u64::from(slice_ns < model_slice_ns);
@@ -149,7 +155,11 @@ impl Policy for Learned<'_> {
             PreemptRule::Model => model_preempt,
         };
         s.preempt_yes += u64::from(model_preempt);
-        Decision { target, slice_ns, deadline, preempt }
+        // The class stands for the task's next wakeups too if, with its previous CPU idle, it
+        // would send the task there (every class but "busy": see model_target): then the fast
+        // path runs it there with this slice (counted as the model's, `standing_placements`).
+        state.idle_prev = model_target(place_class, task.cpu) == Target::Cpu(task.cpu);
+        Decision { target, slice_ns, deadline, preempt, idle_prev: state.idle_prev }
     }
 
     fn report(&self, c: &mut SchedCounters) {
@@ -162,8 +172,13 @@ impl Policy for Learned<'_> {
         self.tasks.remove(pid)
     }
 
-    fn observe(&mut self, task: &Task, now_ns: u64) {
+    fn observe(&mut self, task: &Task, notice: Notice, now_ns: u64) {
         let (state, new) = self.tasks.entry(task.pid);
+        if notice == Notice::Placed {
+            // Placed under the model's standing decision (the BPF side needs one); a task the
+            // table no longer knows (evicted) is not counted as the model's.
+            self.stats.standing_placements += u64::from(state.idle_prev && !new);
+        }
         state.view.observe(task, now_ns);
         self.clock.observe(task, &mut state.vtime, new);
     }
@@ -216,12 +231,13 @@ mod tests {
         let ctx = |idle_cpu| Context { idle_cpu, sys: SystemView::default(), now_ns: 1_000 };
         let d = p.decide(&task(1, 1), &ctx(1));
         assert_eq!((d.target, d.slice_ns), (Target::Cpu(1), 1_500_000), "capped at the ceiling, on the idle previous CPU");
-        assert_eq!(p.decide(&task(2, 1), &ctx(0)).target, Target::Any, "previous CPU busy: the shared queue");
-        let mut c = SchedCounters { decisions: 2, ..Default::default() };
+        assert_eq!(p.decide(&task(2, 1), &ctx(0)).target, Target::Cpu(0), "previous CPU busy: the idle one");
+        assert_eq!(p.decide(&task(3, 1), &ctx(-1)).target, Target::Any, "none idle: the shared queue");
+        let mut c = SchedCounters { decisions: 3, ..Default::default() };
         p.report(&mut c);
-        assert_eq!((c.model.model_decisions, c.model.slice_capped, c.tasks_tracked), (2, 2, 2));
-        assert_eq!(c.model.slice_class_hist[9], 2);
-        assert_eq!(c.model.placement_agree, 1, "only the first matches the heuristic's idle-CPU choice");
+        assert_eq!((c.model.model_decisions, c.model.slice_capped, c.tasks_tracked), (3, 3, 3));
+        assert_eq!(c.model.slice_class_hist[9], 3);
+        assert_eq!(c.model.placement_agree, 3, "class previous CPU goes where the heuristic goes");
         assert_eq!(c.model.inference_samples, 1, "the first decision is timed");
         assert_eq!(c.model_share(), 1.0);
         // A higher ceiling lets the model's 20 ms through.
@@ -275,11 +291,34 @@ mod tests {
 
     #[test]
     fn placement_classes_map_to_safe_targets() {
-        assert_eq!(model_target(0, 1, 1), Target::Cpu(1));
-        assert_eq!(model_target(0, 1, 0), Target::Any, "prev busy: never queue on it");
-        assert_eq!(model_target(2, 1, 0), Target::Cpu(0));
-        assert_eq!(model_target(1, 1, -16), Target::Any);
-        assert_eq!(model_target(3, 1, 0), Target::Any);
-        assert_eq!(model_target(99, 1, 0), Target::Any);
+        assert_eq!(model_target(0, 1), Target::Cpu(1), "previous CPU: the idle one select_cpu found");
+        assert_eq!(model_target(0, -1), Target::Any, "nothing idle: never queue on a busy CPU");
+        assert_eq!(model_target(2, 0), Target::Cpu(0));
+        assert_eq!(model_target(1, -16), Target::Any);
+        assert_eq!(model_target(3, 0), Target::Any, "busy: EEVDF queued it rather than move it");
+        assert_eq!(model_target(99, 0), Target::Any);
+    }
+
+    #[test]
+    fn a_class_that_would_take_the_idle_previous_cpu_leaves_a_standing_decision_and_placements_under_it_count() {
+        let models = |class| Models { slice: stump(ModelKind::Slice, slice_classes(), 2),
+                                      placement: stump(ModelKind::Placement, placement_classes(), class),
+                                      preempt: stump(ModelKind::Preempt, preempt_classes(), 0) };
+        let (prev, waker, busy) = (models(0), models(1), models(3));
+        let ctx = Context { idle_cpu: 0, sys: SystemView::default(), now_ns: 1_000 };
+        let mut p = Learned::new(&prev, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
+        assert!(p.decide(&task(1, 0), &ctx).idle_prev);
+        p.observe(&task(1, 0), Notice::Placed, 2_000);
+        p.observe(&task(1, 0), Notice::Requeued, 3_000);
+        // A placement notice for a task we never decided for is not the model's.
+        p.observe(&task(2, 0), Notice::Placed, 2_000);
+        let mut c = SchedCounters { decisions: 1, dispatched_kernel: 2, ..Default::default() };
+        p.report(&mut c);
+        assert_eq!(c.model.standing_placements, 1);
+        assert_eq!((c.model_share(), c.fresh_model_share()), (2.0 / 3.0, 1.0 / 3.0));
+        let mut p = Learned::new(&busy, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).idle_prev, "class busy: every wakeup comes to us");
+        let mut p = Learned::new(&waker, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
+        assert!(p.decide(&task(1, 0), &ctx).idle_prev, "class waker: the idle CPU, the previous one when idle");
     }
 }

@@ -40,6 +40,22 @@ pub struct Decision {
     /// Ask the BPF side to preempt the target CPU (for [`Target::Any`]: the allowed CPU running
     /// the latest deadline) if what runs there has a later deadline than this task.
     pub preempt: bool,
+    /// A standing decision for the task's next wakeups, applied by the BPF side's idle fast path
+    /// (if on): when its previous CPU is idle, run it there at once with this slice, until we
+    /// decide for it again. Set when the policy, asked with that CPU idle, would choose it too
+    /// (select_cpu prefers it; every placement class of the model but "busy"), so the round trip
+    /// through us is all it saves. False: every wakeup of the task comes to us.
+    pub idle_prev: bool,
+}
+
+/// What the BPF side did by itself and told us afterwards (see [`Policy::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The idle fast path ran the task on its idle previous CPU, under our standing decision
+    /// ([`Decision::idle_prev`]).
+    Placed,
+    /// Its slice ended, an earlier deadline took the CPU, and it went back in line.
+    Requeued,
 }
 
 /// When a policy asks to preempt.
@@ -85,10 +101,10 @@ pub trait Policy {
     /// history. Returns whether the pid was known.
     fn forget(&mut self, pid: i32) -> bool;
 
-    /// The BPF side ran or queued `task` by itself (the idle fast path: its previous CPU was
-    /// idle; or a re-queue at a slice end): keep the books — its virtual runtime, its history —
-    /// as if we had decided. `now_ns` as in [`Context::now_ns`].
-    fn observe(&mut self, task: &Task, now_ns: u64);
+    /// The BPF side ran or queued `task` by itself (`notice`: the idle fast path under our
+    /// standing decision, or a re-queue at a slice end): keep the books — its virtual runtime,
+    /// its history — as if we had decided. `now_ns` as in [`Context::now_ns`].
+    fn observe(&mut self, task: &Task, notice: Notice, now_ns: u64);
 
     /// The virtual clock the deadlines are given by (the BPF side bounds the deadlines of the
     /// tasks it re-queues around it).

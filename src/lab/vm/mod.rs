@@ -239,10 +239,12 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
             }
             match serde_json::from_value::<scx_mimic::stats::SchedCounters>(cn.clone()) {
                 Ok(k) if k.policy == "model" => println!(
-                    "         model decided {:.2}% of all {} decisions ({} by the BPF side alone), slice capped in {:.1}%, \
+                    "         model decided {:.2}% of all {} decisions ({:.2}% when asked, {} by the fast path under its standing \
+                     decision; {} by the BPF side in all), slice capped in {:.1}%, \
                      placement = heuristic in {:.1}%, inference mean {:.0} ns, median < {} ns over {} samples \
                      (timer cost {} ns subtracted)",
-                    k.model_share() * 100.0, k.all_decisions(), k.dispatched_kernel, k.slice_capped_share() * 100.0,
+                    k.model_share() * 100.0, k.all_decisions(), k.fresh_model_share() * 100.0, k.model.standing_placements,
+                    k.dispatched_kernel, k.slice_capped_share() * 100.0,
                     k.placement_agree_share() * 100.0,
                     k.model.inference_ns_mean(), k.model.inference_ns_median_bound(), k.model.inference_samples,
                     k.model.timer_overhead_ns),

@@ -77,8 +77,9 @@ pub struct Extensions {
     pub make_room: bool,
     /// Queue an exit notice (`QueuedTask::exited`) when a task exits.
     pub notify_exit: bool,
-    /// Run a waking task on its previous CPU at once if that CPU is idle, and queue a placement
-    /// notice (`QueuedTask::placed`) for user space's bookkeeping.
+    /// Run a waking task on its previous CPU at once if that CPU is idle and the task's last
+    /// dispatch allowed it (`DispatchedTask::idle_prev`, with that dispatch's slice), and queue a
+    /// placement notice (`QueuedTask::placed`) for user space's bookkeeping.
     pub prev_idle_fast: bool,
     /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
     /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
@@ -206,6 +207,10 @@ pub struct DispatchedTask {
     pub vtime: u64, // this value can be used to send the task's vruntime or deadline directly to the underlying BPF dispatcher
     pub enq_cnt: u64,
     pub preempt: bool, // preempt a CPU running a later deadline than vtime (Extensions::preempt)
+    // A standing decision for the task's next wakeups (Extensions::prev_idle_fast): when its
+    // previous CPU is idle, the BPF side runs it there at once with slice_ns, until the next
+    // dispatch of it says otherwise.
+    pub idle_prev: bool,
 }
 
 impl DispatchedTask {
@@ -222,6 +227,7 @@ impl DispatchedTask {
             vtime: 0,
             enq_cnt: task.enq_cnt,
             preempt: false,
+            idle_prev: false,
         }
     }
 }
@@ -673,6 +679,9 @@ impl<'cb> BpfScheduler<'cb> {
                 // Notices were never counted as queued.
                 if !task.exited() && !task.placed() && !task.requeued() {
                     bss_data.nr_queued = bss_data.nr_queued.saturating_sub(1);
+                    // The BPF side calls the scheduler for notices only in bulk,
+                    // for tasks to decide at once: this tells it how many it took.
+                    bss_data.nr_tasks_received += 1;
                 }
 
                 Ok(Some(task))
@@ -710,7 +719,8 @@ impl<'cb> BpfScheduler<'cb> {
         *slice_ns = task.slice_ns;
         *vtime = task.vtime;
         *enq_cnt = task.enq_cnt;
-        *rl_flags = if task.preempt { bpf_intf::RL_PREEMPT as u64 } else { 0 };
+        *rl_flags = if task.preempt { bpf_intf::RL_PREEMPT as u64 } else { 0 }
+            | if task.idle_prev { bpf_intf::RL_IDLE_PREV as u64 } else { 0 };
 
         // Store the task in the user ring buffer.
         //

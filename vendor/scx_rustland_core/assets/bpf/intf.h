@@ -91,6 +91,13 @@ enum {
 	 * later than this task's, end that task's slice now (see preempt_mode).
 	 */
 	RL_PREEMPT = 1 << 0,
+	/*
+	 * A standing decision for this task's next wakeups (prev_idle_fast):
+	 * when its previous CPU is idle, run it there at once with this slice,
+	 * until user space decides for it again. Without it the task always
+	 * comes to user space.
+	 */
+	RL_IDLE_PREV = 1 << 1,
 };
 
 /* How the BPF side preempts a CPU (rodata preempt_mode) */

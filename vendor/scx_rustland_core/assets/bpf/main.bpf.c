@@ -87,6 +87,16 @@ const volatile u64 slice_ns;
 volatile u64 nr_queued;
 
 /*
+ * Tasks queued to user space for a decision (not notices), counted by the BPF
+ * side, and the number of them user space has taken from the ring, counted by
+ * user space (BpfScheduler::dequeue_task()). Each has one writer, so their
+ * difference never loses an update (nr_queued above is reset by user space
+ * when it finds the ring empty, which can erase an increment made meanwhile).
+ * See usersched_has_pending_tasks().
+ */
+volatile u64 nr_tasks_sent, nr_tasks_received;
+
+/*
  * Number of tasks that are waiting for scheduling.
  *
  * This number must be updated by the user-space scheduler to keep track if
@@ -130,7 +140,8 @@ const volatile bool notify_exit;
 
 /*
  * Idle fast path: a waking task whose previous CPU is idle runs there at once,
- * and user space is told afterwards (a queued_task_ctx with RL_TASK_PLACED).
+ * if user space's last decision for it allowed that (RL_IDLE_PREV), and user
+ * space is told afterwards (a queued_task_ctx with RL_TASK_PLACED).
  */
 const volatile bool prev_idle_fast;
 
@@ -213,6 +224,12 @@ const volatile bool smt_enabled = true;
 #define MAX_DISPATCH_SLOT (MAX_ENQUEUED_TASKS / 8)
 
 /*
+ * Notices waiting in the ring call the scheduler once they take this much of
+ * it (a quarter; see usersched_has_pending_tasks()).
+ */
+#define NOTICE_WAKE_BYTES (MAX_ENQUEUED_TASKS / 4 * sizeof(struct queued_task_ctx))
+
+/*
  * The map containing tasks that are queued to user space from the kernel.
  *
  * This map is drained by the user-space scheduler.
@@ -293,6 +310,12 @@ struct task_ctx {
 	 */
 	u64 requeue_vtime;
 	bool requeue;
+
+	/*
+	 * The slice of user space's standing decision for the task's next
+	 * wakeups (RL_IDLE_PREV), 0 when there is none.
+	 */
+	u64 idle_prev_slice;
 };
 
 /* Map that contains task-local storage. */
@@ -502,13 +525,31 @@ static bool test_and_clear_usersched_needed(void)
  */
 static bool usersched_has_pending_tasks(void)
 {
+	u64 avail;
+
 	if (test_and_clear_usersched_needed())
 		return true;
 
 	if (nr_scheduled)
 		return true;
 
-	return bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+	avail = bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA);
+	if (!avail)
+		return false;
+
+	/*
+	 * Notices alone (placements, re-queues, exits: bookkeeping, nothing to
+	 * decide) do not call the scheduler: each call costs the CPU it takes,
+	 * two context switches, and the chance for the next wakeup to find its
+	 * previous CPU idle (perf bench sched pipe with the idle fast path ran
+	 * the scheduler once per round trip). They wait for the next decision,
+	 * the heartbeat, or until they fill a quarter of the ring, so that none
+	 * is lost. A scheduler that never asks for notices sees no difference:
+	 * then every record is a task to decide.
+	 */
+	if ((s64)(nr_tasks_sent - nr_tasks_received) > 0)
+		return true;
+	return avail > NOTICE_WAKE_BYTES;
 }
 
 /*
@@ -814,8 +855,11 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 
 	/* Looked up once: the wait accounting and the cancel check below. */
 	tctx = try_lookup_task_ctx(p);
-	if (tctx && tctx->enq_cnt == task->enq_cnt)
+	if (tctx && tctx->enq_cnt == task->enq_cnt) {
 		account_decision_wait(tctx);
+		tctx->idle_prev_slice = (task->rl_flags & RL_IDLE_PREV) ?
+			(task->slice_ns ?: slice_ns) : 0;
+	}
 
 	/*
 	 * Dispatch task to the shared DSQ if the user-space scheduler
@@ -908,15 +952,17 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 		return prev_cpu;
 
 	/*
-	 * Idle fast path: on a wakeup, if the task's previous CPU is idle, run
-	 * the task there now, in its local DSQ (consumed before ops.dispatch(),
-	 * so the user-space scheduler does not get the CPU first), and tell
-	 * user space afterwards.
+	 * Idle fast path: on a wakeup, if user space left a standing decision
+	 * for the task (RL_IDLE_PREV) and its previous CPU is idle, run the
+	 * task there now, with that decision's slice, in its local DSQ
+	 * (consumed before ops.dispatch(), so the user-space scheduler does not
+	 * get the CPU first), and tell user space afterwards.
 	 */
 	if (prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
+	    tctx && tctx->idle_prev_slice &&
 	    can_direct_dispatch(prev_cpu) &&
 	    scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice, 0);
 		__sync_fetch_and_add(&nr_kernel_dispatches, 1);
 		__sync_fetch_and_add(&nr_fast_dispatches, 1);
 		notify_placed(p, prev_cpu);
@@ -1127,6 +1173,8 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
 	dbg_msg("enqueue: pid=%d (%s)", p->pid, p->comm);
 	get_task_info(task, p, tctx, enq_flags, prev_cpu);
 	tctx->queued_at = scx_bpf_now();
+	/* Counted before it is visible: user space never sees more than sent. */
+	__sync_fetch_and_add(&nr_tasks_sent, 1);
 	bpf_ringbuf_submit(task, 0);
 	__sync_fetch_and_add(&nr_queued, 1);
 
