@@ -73,7 +73,8 @@ enum Cmd {
     /// The checks: 4x CPU overload (heuristic
     /// and model) with a wakeup-latency probe, kill -9 of the scheduler mid-load (EEVDF back
     /// within the watchdog time, then the scheduler loads again), SIGSTOP longer than the
-    /// watchdog (time to eject), CPU hotplug (the scheduler restarts itself), and bad inputs
+    /// watchdog (time to eject), nice levels and a process named like a kernel thread, CPU
+    /// hotplug (the scheduler stays attached while a CPU comes and goes), and bad inputs
     /// (models, datasets, workload names, kernel paths) that must end in a clear error and no
     /// written file. One line per check; writes results/vm-test-faults-*/result.json.
     VmTestFaults {
