@@ -21,6 +21,16 @@ pub const MIN_WINDOW_WEIGHT: u64 = 10;
 /// behind without a bound, and a task waiting behind it was stalled for 5.7 s.
 pub const RUNNABLE_LAG_SLICES: u64 = 16;
 
+/// How far behind the clock a task that woke up may be, in slices: the credit a sleeper keeps.
+/// Our clock is the largest vruntime handed out, not EEVDF's average, so a waking task lifted
+/// to one slice behind it still came after a CPU hog that trailed the front-runner, and a
+/// latency-bound task waited for ticks (cyclictest under two hogs, one boot, 2026-11-29: p50
+/// 6.3–7.1 ms with one slice, 3.1–3.3 ms with four, heuristic and model alike; a probe waking
+/// every 5 ms under a build-like load: p50 4.4–5.8 ms against 2.3–2.4 ms). A long sleeper's
+/// lead stays bounded, well inside [`RUNNABLE_LAG_SLICES`]; the BPF side's idle fast path
+/// gives the same credit (`FAST_PATH_CREDIT_SLICES` in its main.bpf.c).
+pub const WAKE_CREDIT_SLICES: u64 = 4;
+
 /// A task's place on the virtual clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskVtime {
@@ -139,11 +149,11 @@ impl VirtualClock {
         // slice the BPF side let the task keep, and charging less would hand it the CPU again.
         // (A task that ran alone for long is bounded by the window below, not by a cap here.)
         state.vruntime += Self::scale(task.last_burst_ns(), task.weight);
-        // A task that slept keeps at most one slice of credit: otherwise a long sleeper would
-        // come back with a huge lead and monopolise a CPU. One that stayed runnable is behind
+        // A task that slept keeps at most WAKE_CREDIT_SLICES of credit: otherwise a long sleeper
+        // would come back with a huge lead and monopolise a CPU. One that stayed runnable is behind
         // because others ran ahead (a low-weight task moves the clock fast): lifting it to one
         // slice would erase what nice means, so it keeps up to RUNNABLE_LAG_SLICES.
-        let lag = if task.flags & SCX_ENQ_WAKEUP != 0 { slice } else { RUNNABLE_LAG_SLICES * slice };
+        let lag = if task.flags & SCX_ENQ_WAKEUP != 0 { WAKE_CREDIT_SLICES } else { RUNNABLE_LAG_SLICES } * slice;
         state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(lag));
         // And nobody runs more than 4 slices of its own CPU time ahead of the clock (low-weight
         // tasks age fast, so their window is wider in virtual time — a nice-10 task may fall
@@ -197,9 +207,9 @@ mod tests {
             let t = Task { flags: if woke { SCX_ENQ_WAKEUP } else { 0 }, ..task(k as i32 + 1, "t", burst, exec, weight) };
             let d = h.deadline(&t, &mut st[k], round < 8);
             let now = h.vtime_now();
-            // Behind: a task that woke up keeps at most a slice of credit, one that stayed
-            // runnable RUNNABLE_LAG_SLICES.
-            let lag = if woke { s } else { RUNNABLE_LAG_SLICES * s };
+            // Behind: a task that woke up keeps at most WAKE_CREDIT_SLICES of credit, one that
+            // stayed runnable RUNNABLE_LAG_SLICES.
+            let lag = if woke { WAKE_CREDIT_SLICES * s } else { RUNNABLE_LAG_SLICES * s };
             assert!(d + lag + s >= now, "deadline {d} too far behind clock {now} (woke: {woke})");
             // Ahead: 4 slices of the task's own CPU time in virtual time (weight ≥ 10 for this).
             let window = 4 * s * WEIGHT_NICE0 / weight.max(MIN_WINDOW_WEIGHT);
