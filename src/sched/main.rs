@@ -31,7 +31,7 @@
 //!   idle, we would choose that CPU (the heuristic always; the models for every placement class
 //!   but "busy"): if that CPU is idle when the task wakes, the BPF side runs it there at once with
 //!   our slice and tells us afterwards (the idle fast path: the round trip through us was the
-//!   cost of every ping-pong wakeup). Notices like that one do not call us by themselves: they
+//!   cost of every ping-pong wakeup). Such placement notices do not call us by themselves: they
 //!   wait for the next task to decide.
 //! * We never drop a task: a dropped task stays runnable forever, and the kernel ejects us.
 mod bpf_skel;
@@ -121,9 +121,9 @@ struct Opts {
     /// No idle fast path. With it (the default) our decision for a task stands for its next
     /// wakeups when, asked with its previous CPU idle, we would choose that CPU (always for the
     /// heuristic; every placement class of the models but "busy"): if that CPU is idle at the
-    /// wakeup, the BPF side runs the task there at once
-    /// with our slice, and tells us afterwards. It saves the round trip through us where EEVDF put
-    /// ≥ 98% of the recorded wakeups; without it every wakeup waits for us.
+    /// wakeup, the BPF side runs the task there at once with our slice, and tells us afterwards.
+    /// It saves the round trip through us where EEVDF put ≥ 98% of the recorded wakeups; without
+    /// it every wakeup waits for us.
     #[arg(long)]
     no_fast_path: bool,
 
@@ -300,10 +300,9 @@ impl<'a, P: Policy> Scheduler<'a, P> {
                 continue;
             }
             // A placement notice (the BPF side ran the task on its idle previous CPU under our
-            // standing decision) or a
-            // re-queue notice (its slice ended, an earlier deadline took the CPU, and the BPF
-            // side put it back in line, deadline advanced: a continuation of our last decision
-            // for it, like a kept slice): keep the books, dispatch nothing.
+            // standing decision) or a re-queue notice (its slice ended, an earlier deadline took
+            // the CPU, and the BPF side put it back in line, deadline advanced: a continuation of
+            // our last decision for it, like a kept slice): keep the books, dispatch nothing.
             if queued.placed() || queued.requeued() {
                 let notice = if queued.placed() {
                     self.counters.placed_notices += 1;
