@@ -934,6 +934,25 @@ static bool can_direct_dispatch(s32 cpu)
 static void notify_placed(struct task_struct *p, s32 cpu);
 
 /*
+ * @deadline kept within the bounds around user space's clock
+ * (usersched_vtime_now), so that deadlines the BPF side sets and those user
+ * space gives stay comparable: at most @behind_slices base slices behind it,
+ * at most REQUEUE_AHEAD_SLICES base slices of @p's own run time (scaled by its
+ * weight, never by less than REQUEUE_MIN_WEIGHT) ahead.
+ */
+static u64 clock_bounded_deadline(const struct task_struct *p, u64 deadline,
+				  u64 behind_slices)
+{
+	u64 clock = usersched_vtime_now;
+	u64 weight = MAX(p->scx.weight, REQUEUE_MIN_WEIGHT);
+
+	deadline = MIN(deadline, clock + REQUEUE_AHEAD_SLICES * slice_ns * 100 / weight);
+	if (clock > behind_slices * slice_ns)
+		deadline = MAX(deadline, clock - behind_slices * slice_ns);
+	return deadline;
+}
+
+/*
  * The deadline a task placed by the idle fast path runs with (what the
  * preemption and keep-earliest checks compare): its last one, from user space,
  * brought to the present as user space would at a wakeup — at most
@@ -946,13 +965,8 @@ static void notify_placed(struct task_struct *p, s32 cpu);
  */
 static void fast_path_deadline(struct task_struct *p)
 {
-	u64 clock = usersched_vtime_now;
-	u64 weight = MAX(p->scx.weight, REQUEUE_MIN_WEIGHT);
-	u64 deadline = p->scx.dsq_vtime;
-
-	if (clock > FAST_PATH_CREDIT_SLICES * slice_ns)
-		deadline = MAX(deadline, clock - FAST_PATH_CREDIT_SLICES * slice_ns);
-	p->scx.dsq_vtime = MIN(deadline, clock + REQUEUE_AHEAD_SLICES * slice_ns * 100 / weight);
+	p->scx.dsq_vtime = clock_bounded_deadline(p, p->scx.dsq_vtime,
+						  FAST_PATH_CREDIT_SLICES);
 }
 
 s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -1236,7 +1250,7 @@ static void queue_task_to_userspace(struct task_struct *p, s32 prev_cpu, u64 enq
 static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 {
 	struct task_ctx *tctx;
-	u64 clock, weight, deadline;
+	u64 deadline;
 	s32 cpu;
 
 	tctx = try_lookup_task_ctx(p);
@@ -1249,12 +1263,8 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	 * Within the bounds around user space's clock (REQUEUE_*_SLICES): its
 	 * deadline and those user space gives must be comparable.
 	 */
-	clock = usersched_vtime_now;
-	weight = MAX(p->scx.weight, REQUEUE_MIN_WEIGHT);
-	deadline = MIN(tctx->requeue_vtime,
-		       clock + REQUEUE_AHEAD_SLICES * slice_ns * 100 / weight);
-	if (clock > REQUEUE_BEHIND_SLICES * slice_ns)
-		deadline = MAX(deadline, clock - REQUEUE_BEHIND_SLICES * slice_ns);
+	deadline = clock_bounded_deadline(p, tctx->requeue_vtime,
+					  REQUEUE_BEHIND_SLICES);
 
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, deadline, enq_flags);
 	__sync_fetch_and_add(&nr_requeued, 1);
