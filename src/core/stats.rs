@@ -68,6 +68,9 @@ pub struct SchedCounters {
     pub fast_dispatches: u64,
     pub placed_notices: u64,
     pub placed_notices_lost: u64,
+    /// Fast preemption: waking tasks the BPF side ran on their previous CPU ahead of a later
+    /// deadline (also counted in `dispatched_kernel`; their notices are placement notices).
+    pub fast_preempts: u64,
     /// Slice ends where the BPF side kept the expiring task, its deadline still the earliest.
     pub kept: u64,
     /// Slice ends where another task's deadline was earlier and the BPF side put the expiring
@@ -100,8 +103,8 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.kept, self.requeued, self.exit_notices,
+            " | preempt asked={} done={} room={} | fast={} fast_preempt={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.fast_preempts, self.kept, self.requeued, self.exit_notices,
             self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)

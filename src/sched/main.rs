@@ -127,6 +127,14 @@ struct Opts {
     #[arg(long)]
     no_fast_path: bool,
 
+    /// No fast preemption. With it (the default, unless --preempt off or --no-fast-path) our
+    /// decision to preempt stands for a task's next wakeups too: if no CPU it may use is idle
+    /// and its previous CPU runs a task with a later deadline, the BPF side runs it there at
+    /// once, ahead of that task (EEVDF's wakeup preemption), and tells us afterwards. Without it
+    /// such a wakeup waits for us to get a CPU.
+    #[arg(long)]
+    no_fast_preempt: bool,
+
     /// Folder with slice.model, placement.model and preempt.model: decide with the trained
     /// models. They are
     /// loaded and validated before the scheduler attaches; a missing or invalid model stops it
@@ -227,6 +235,7 @@ impl Opts {
             // Always: the task table must free a pid as soon as its task is gone.
             notify_exit: true,
             prev_idle_fast: !self.no_fast_path,
+            prev_busy_preempt: !self.no_fast_path && !self.no_fast_preempt && self.preempt != Preempt::Off,
             keep_earliest: !self.no_keep_earliest,
             requeue_expired: !self.no_requeue,
         }
@@ -400,6 +409,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         d.vtime = decision.deadline;
         d.preempt = decision.preempt;
         d.idle_prev = decision.idle_prev;
+        d.preempt_prev = decision.preempt_prev;
         while let Err(e) = self.bpf.dispatch_task(&d) {
             self.counters.submit_errors += 1;
             if self.counters.submit_errors % 1000 == 1 {
@@ -436,6 +446,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.stalled_cpu_rescues = ext.stalled_cpu_rescues;
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
+        c.fast_preempts = ext.fast_preempts;
         c.kept = ext.kept;
         c.requeued = ext.requeued;
         c.requeue_notices_lost = ext.requeue_notices_lost;

@@ -61,6 +61,10 @@ impl Policy for Heuristic {
             // Its rule at the next wakeup, when the previous CPU is idle: that CPU (select_cpu
             // prefers it) and the same fixed slice — the fast path decides exactly as it would.
             idle_prev: true,
+            // Its rule at the next wakeup, with the previous CPU busy and none idle: preempt a
+            // later deadline (the BPF side compares the deadlines; it does not test
+            // eligibility, which a waking task lifted to the clock nearly always has).
+            preempt_prev: self.preempt != PreemptRule::Off,
         }
     }
 
@@ -134,6 +138,16 @@ mod tests {
             // Task 2 ran 0.1 ms: behind the clock, eligible; it asks only when it wakes.
             assert!(!h.decide(&ran(2, 100_000), &ctx).preempt, "{rule:?}: a slice end is not a wakeup");
             assert_eq!(h.decide(&woke(2, 100_000), &ctx).preempt, rule == PreemptRule::Deadline, "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn the_standing_decision_preempts_only_under_the_deadline_rule() {
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 0 };
+        for rule in [PreemptRule::Off, PreemptRule::Deadline] {
+            let d = Heuristic::new(1_500_000, rule).decide(&ran(1, 0), &ctx);
+            assert!(d.idle_prev, "{rule:?}");
+            assert_eq!(d.preempt_prev, rule == PreemptRule::Deadline, "{rule:?}");
         }
     }
 

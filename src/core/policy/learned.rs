@@ -67,6 +67,8 @@ struct TaskState {
     view: QueuedView,
     /// The last decision left a standing decision for the idle fast path (see `decide`).
     idle_prev: bool,
+    /// The preemption rule's verdict at the task's last wakeup (the standing preemption).
+    preempt_prev: bool,
 }
 
 pub struct Learned<'m> {
@@ -155,11 +157,21 @@ impl Policy for Learned<'_> {
             PreemptRule::Model => model_preempt,
         };
         s.preempt_yes += u64::from(model_preempt);
+        // The verdict stands for the next wakeups (only a wakeup asks the preemption question):
+        // under EEVDF's rule always yes, the BPF side comparing the deadlines.
+        if wakeup {
+            state.preempt_prev = match self.preempt {
+                PreemptRule::Off => false,
+                PreemptRule::Deadline => true,
+                PreemptRule::Model => model_preempt,
+            };
+        }
         // The class stands for the task's next wakeups too if, with its previous CPU idle, it
         // would send the task there (every class but "busy": see model_target): then the fast
         // path runs it there with this slice (counted as the model's, `standing_placements`).
         state.idle_prev = model_target(place_class, task.cpu) == Target::Cpu(task.cpu);
-        Decision { target, slice_ns, deadline, preempt, idle_prev: state.idle_prev }
+        Decision { target, slice_ns, deadline, preempt, idle_prev: state.idle_prev,
+                   preempt_prev: state.idle_prev && state.preempt_prev }
     }
 
     fn report(&self, c: &mut SchedCounters) {
@@ -320,5 +332,27 @@ mod tests {
         assert!(!p.decide(&task(1, 0), &ctx).idle_prev, "class busy: every wakeup comes to us");
         let mut p = Learned::new(&waker, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
         assert!(p.decide(&task(1, 0), &ctx).idle_prev, "class waker: the idle CPU, the previous one when idle");
+    }
+
+    #[test]
+    fn the_standing_preemption_is_the_last_wakeup_verdict_and_needs_a_standing_placement() {
+        let models = |place, preempt| Models { slice: stump(ModelKind::Slice, slice_classes(), 2),
+                                               placement: stump(ModelKind::Placement, placement_classes(), place),
+                                               preempt: stump(ModelKind::Preempt, preempt_classes(), preempt) };
+        let ctx = Context { idle_cpu: -1, sys: SystemView::default(), now_ns: 1_000 };
+        let requeue = |pid| Task { flags: 0, start_ts: 500, stop_ts: 900, ..task(pid, 0) };
+        let (prev_yes, prev_no, busy_yes) = (models(0, 1), models(0, 0), models(3, 1));
+        let mut p = Learned::new(&prev_yes, 1_500_000, 20_000_000, PreemptRule::Model, 0);
+        assert!(p.decide(&task(1, 0), &ctx).preempt_prev, "the model said preempt at the wakeup");
+        let d = p.decide(&requeue(1), &ctx);
+        assert!(!d.preempt && d.preempt_prev, "a slice end asks nothing, and keeps the wakeup's verdict");
+        let mut p = Learned::new(&prev_no, 1_500_000, 20_000_000, PreemptRule::Model, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).preempt_prev, "the model said no");
+        let mut p = Learned::new(&prev_no, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
+        assert!(p.decide(&task(1, 0), &ctx).preempt_prev, "EEVDF's rule: the BPF side compares the deadlines");
+        let mut p = Learned::new(&prev_yes, 1_500_000, 20_000_000, PreemptRule::Off, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).preempt_prev, "preemption off");
+        let mut p = Learned::new(&busy_yes, 1_500_000, 20_000_000, PreemptRule::Model, 0);
+        assert!(!p.decide(&task(1, 0), &ctx).preempt_prev, "class busy leaves no standing decision at all");
     }
 }

@@ -81,6 +81,11 @@ pub struct Extensions {
     /// dispatch allowed it (`DispatchedTask::idle_prev`, with that dispatch's slice), and queue a
     /// placement notice (`QueuedTask::placed`) for user space's bookkeeping.
     pub prev_idle_fast: bool,
+    /// With `prev_idle_fast`: when a waking task's previous CPU runs a task with a later
+    /// deadline and the task's last dispatch allowed it (`DispatchedTask::preempt_prev`), run it
+    /// there at once, ahead of that task (EEVDF's wakeup preemption), and queue a placement
+    /// notice. Needs `preempt` (it says nothing of how: the insertion itself preempts).
+    pub prev_busy_preempt: bool,
     /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
     /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
     pub keep_earliest: bool,
@@ -110,6 +115,8 @@ pub struct ExtensionCounters {
     /// Tasks the idle fast path ran, and placement notices lost to a full ring.
     pub fast_dispatches: u64,
     pub placed_notices_lost: u64,
+    /// Waking tasks that preempted their previous CPU's task on the BPF side (prev_busy_preempt).
+    pub fast_preempts: u64,
     /// Slice ends where the expiring task kept its CPU (keep_earliest).
     pub kept: u64,
     /// Slice ends where the expiring task was put back in line by the BPF side
@@ -211,6 +218,10 @@ pub struct DispatchedTask {
     // previous CPU is idle, the BPF side runs it there at once with slice_ns, until the next
     // dispatch of it says otherwise.
     pub idle_prev: bool,
+    // With idle_prev, a standing decision to preempt (Extensions::prev_busy_preempt): when the
+    // task wakes and its previous CPU runs a task with a later deadline, the BPF side runs it
+    // there at once, ahead of that task.
+    pub preempt_prev: bool,
 }
 
 impl DispatchedTask {
@@ -228,6 +239,7 @@ impl DispatchedTask {
             enq_cnt: task.enq_cnt,
             preempt: false,
             idle_prev: false,
+            preempt_prev: false,
         }
     }
 }
@@ -413,6 +425,7 @@ impl<'cb> BpfScheduler<'cb> {
         skel.maps.rodata_data.as_mut().unwrap().make_room = ext.make_room;
         skel.maps.rodata_data.as_mut().unwrap().notify_exit = ext.notify_exit;
         skel.maps.rodata_data.as_mut().unwrap().prev_idle_fast = ext.prev_idle_fast;
+        skel.maps.rodata_data.as_mut().unwrap().prev_busy_preempt = ext.prev_busy_preempt;
         skel.maps.rodata_data.as_mut().unwrap().keep_earliest = ext.keep_earliest;
         skel.maps.rodata_data.as_mut().unwrap().requeue_expired = ext.requeue_expired;
         let _ = Self::set_scx_ops_name(&mut skel.struct_ops.rustland_mut().name, name);
@@ -728,7 +741,8 @@ impl<'cb> BpfScheduler<'cb> {
         *vtime = task.vtime;
         *enq_cnt = task.enq_cnt;
         *rl_flags = if task.preempt { bpf_intf::RL_PREEMPT as u64 } else { 0 }
-            | if task.idle_prev { bpf_intf::RL_IDLE_PREV as u64 } else { 0 };
+            | if task.idle_prev { bpf_intf::RL_IDLE_PREV as u64 } else { 0 }
+            | if task.preempt_prev { bpf_intf::RL_PREEMPT_PREV as u64 } else { 0 };
 
         // Store the task in the user ring buffer.
         //
@@ -755,6 +769,7 @@ impl<'cb> BpfScheduler<'cb> {
             stalled_cpu_rescues: b.nr_stalled_cpu_rescues,
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
+            fast_preempts: b.nr_fast_preempts,
             kept: b.nr_kept,
             requeued: b.nr_requeued,
             requeue_notices_lost: b.nr_requeue_lost,

@@ -98,6 +98,13 @@ enum {
 	 * comes to user space.
 	 */
 	RL_IDLE_PREV = 1 << 1,
+	/*
+	 * With RL_IDLE_PREV, a standing decision to preempt (prev_busy_preempt):
+	 * when the task next wakes and its previous CPU runs a task with a later
+	 * deadline, run it there at once, ahead of that task, until user space
+	 * decides for it again.
+	 */
+	RL_PREEMPT_PREV = 1 << 2,
 };
 
 /* How the BPF side preempts a CPU (rodata preempt_mode) */
