@@ -32,7 +32,11 @@
 //!   but "busy"): if that CPU is idle when the task wakes, the BPF side runs it there at once with
 //!   our slice and tells us afterwards (the idle fast path: the round trip through us was the
 //!   cost of every ping-pong wakeup). Such placement notices do not call us by themselves: they
-//!   wait for the next task to decide.
+//!   wait for the next task to decide. With `--fast-preempt` (off: measured, it cost more
+//!   throughput than it won latency) the standing decision also carries our preemption verdict
+//!   at the task's last wakeup: if no CPU is idle when it wakes, the BPF side runs it at once
+//!   ahead of a later deadline on its previous CPU, else on the CPU running the latest
+//!   deadline.
 //! * We never drop a task: a dropped task stays runnable forever, and the kernel ejects us.
 mod bpf_skel;
 mod process;
@@ -127,13 +131,15 @@ struct Opts {
     #[arg(long)]
     no_fast_path: bool,
 
-    /// No fast preemption. With it (the default, unless --preempt off or --no-fast-path) our
-    /// decision to preempt stands for a task's next wakeups too: if no CPU it may use is idle
-    /// and its previous CPU runs a task with a later deadline, the BPF side runs it there at
-    /// once, ahead of that task (EEVDF's wakeup preemption), and tells us afterwards. Without it
-    /// such a wakeup waits for us to get a CPU.
+    /// Fast preemption (needs the fast path and preemption): our decision to preempt stands for
+    /// a task's next wakeups too — if no CPU it may use is idle and its previous CPU (else the
+    /// CPU running the latest deadline) runs a task with a later deadline that has had a base
+    /// slice since it became runnable, the BPF side runs it there at once, ahead of that task,
+    /// and tells us afterwards. Off by default: measured in one boot, it made hackbench 2.7×
+    /// slower with the heuristic (every preempted task's re-queue notice calls us) and did not
+    /// move cyclictest's p99; without it such a wakeup waits for us to get a CPU.
     #[arg(long)]
-    no_fast_preempt: bool,
+    fast_preempt: bool,
 
     /// Folder with slice.model, placement.model and preempt.model: decide with the trained
     /// models. They are
@@ -235,7 +241,7 @@ impl Opts {
             // Always: the task table must free a pid as soon as its task is gone.
             notify_exit: true,
             prev_idle_fast: !self.no_fast_path,
-            prev_busy_preempt: !self.no_fast_path && !self.no_fast_preempt && self.preempt != Preempt::Off,
+            prev_busy_preempt: !self.no_fast_path && self.fast_preempt && self.preempt != Preempt::Off,
             keep_earliest: !self.no_keep_earliest,
             requeue_expired: !self.no_requeue,
         }

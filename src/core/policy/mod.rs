@@ -47,9 +47,9 @@ pub struct Decision {
     /// through us is all it saves. False: every wakeup of the task comes to us.
     pub idle_prev: bool,
     /// With `idle_prev`, a standing decision to preempt (if the BPF side's fast preemption is
-    /// on): when the task next wakes, no CPU it may use is idle and its previous CPU runs a task
-    /// with a later deadline, run it there at once, ahead of that task — EEVDF's wakeup
-    /// preemption without the round trip through us. Set when the policy, asked at a wakeup,
+    /// on): when the task next wakes, no CPU it may use is idle and its previous CPU (else the
+    /// CPU running the latest deadline) runs a task with a later deadline, run it there at once,
+    /// ahead of that task — EEVDF's wakeup preemption without the round trip through us. Set when the policy, asked at a wakeup,
     /// would ask to preempt: always under EEVDF's rule, the preemption model's last verdict for
     /// the task under the model's.
     pub preempt_prev: bool,
@@ -58,8 +58,8 @@ pub struct Decision {
 /// What the BPF side did by itself and told us afterwards (see [`Policy::observe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    /// The BPF side ran the task on its previous CPU, under our standing decision: the CPU was
-    /// idle ([`Decision::idle_prev`]), or ran a later deadline ([`Decision::preempt_prev`]).
+    /// The BPF side ran the task under our standing decision: on its idle previous CPU
+    /// ([`Decision::idle_prev`]), or ahead of a later deadline ([`Decision::preempt_prev`]).
     Placed,
     /// Its slice ended, an earlier deadline took the CPU, and it went back in line.
     Requeued,

@@ -31,6 +31,11 @@ pub const RUNNABLE_LAG_SLICES: u64 = 16;
 /// gives the same credit (`FAST_PATH_CREDIT_SLICES` in its main.bpf.c).
 pub const WAKE_CREDIT_SLICES: u64 = 4;
 
+/// How far ahead of the clock a task's virtual runtime may be, in slices of its own CPU time
+/// (scaled by its weight, see [`VirtualClock::window`]). The BPF side bounds the deadlines it
+/// sets by the same amount (`REQUEUE_AHEAD_SLICES` in its main.bpf.c; a test compares them).
+pub const AHEAD_SLICES: u64 = 4;
+
 /// A task's place on the virtual clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskVtime {
@@ -159,7 +164,7 @@ impl VirtualClock {
         // tasks age fast, so their window is wider in virtual time — a nice-10 task may fall
         // 9× further behind than a nice-0 one, which is what nice means): this bounds how long
         // a queued task can be overtaken in real time, which is what keeps the watchdog happy.
-        state.vruntime = state.vruntime.min(self.vtime_now + Self::window(4 * slice, task.weight));
+        state.vruntime = state.vruntime.min(self.vtime_now + Self::window(AHEAD_SLICES * slice, task.weight));
         self.vtime_now = self.vtime_now.max(state.vruntime);
     }
 }
@@ -169,6 +174,32 @@ mod tests {
     use super::*;
 
     const SLICE: u64 = 5_000_000;
+
+    /// The value of `#define name value` in C source `src`.
+    fn c_define(src: &str, name: &str) -> Result<u64, String> {
+        src.lines()
+            .filter_map(|l| l.trim().strip_prefix("#define"))
+            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.first() == Some(&name))
+            .ok_or_else(|| format!("no #define {name}"))
+            .and_then(|w| w.get(1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("#define {name}: not a number")))
+    }
+
+    #[test]
+    fn the_bpf_side_bounds_the_deadlines_it_sets_as_the_clock_does() {
+        // The BPF side keeps copies of these bounds in C (re-queued and fast-path deadlines); a
+        // change to one side must be made to the other.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vendor/scx_rustland_core/assets/bpf/main.bpf.c");
+        let src = std::fs::read_to_string(path).unwrap();
+        assert_eq!(c_define(&src, "FAST_PATH_CREDIT_SLICES"), Ok(WAKE_CREDIT_SLICES));
+        assert_eq!(c_define(&src, "REQUEUE_AHEAD_SLICES"), Ok(AHEAD_SLICES));
+        assert_eq!(c_define(&src, "REQUEUE_MIN_WEIGHT"), Ok(MIN_WINDOW_WEIGHT));
+        // The reader itself: a wrong or missing value is an error, not a match.
+        assert_eq!(c_define("#define\tX\t5\n#define Y 6", "X"), Ok(5));
+        assert!(c_define("#define XY 5", "X").is_err());
+        assert!(c_define("#define X five", "X").is_err());
+        assert!(c_define("// #define X 5", "X").is_err());
+    }
 
     fn task(pid: i32, comm: &str, burst: u64, exec: u64, weight: u64) -> Task {
         Task { start_ts: 1_000, stop_ts: 1_000 + burst, exec_runtime: exec, weight, ..Task::new(pid, comm) }

@@ -184,19 +184,23 @@ volatile u64 usersched_vtime_now;
  * A re-queued task's deadline is at most 4 base slices of its own run time,
  * scaled by its weight (never by less than 10, so that a nice-19 task does
  * not wait for 66 of everyone else's), ahead of that clock, as user space
- * bounds the deadlines it gives (src/core/policy/vtime.rs); and at most 64
- * base slices behind it. User space lets a runnable task fall 16 behind, but
- * a nice-10 task that runs one 4 ms tick moves 36 ms of virtual time at once,
- * and a nice-0 task sharing its CPU, lifted every time it fell further, lost
- * what nice gives it (0:10 measured 3.1 against EEVDF's 9.3). Without a bound
- * behind, re-queued tasks that kept each other busy fell seconds behind the
- * deadlines user space gave, and a task it dispatched waited 5.4 s.
+ * bounds the deadlines it gives (scx_mimic: vtime.rs, whose tests compare the
+ * values); and at most 64 base slices behind it. User space lets a runnable
+ * task fall 16 behind, but a nice-10 task that runs one 4 ms tick moves 36 ms
+ * of virtual time at once, and a nice-0 task sharing its CPU, lifted every
+ * time it fell further, lost what nice gives it (0:10 measured 3.1 against
+ * EEVDF's 9.3). Without a bound behind, re-queued tasks that kept each other
+ * busy fell seconds behind the deadlines user space gave, and a task it
+ * dispatched waited 5.4 s.
  */
 #define REQUEUE_AHEAD_SLICES	4
 #define REQUEUE_BEHIND_SLICES	64
 #define REQUEUE_MIN_WEIGHT	10
 
-/* How far behind user space's clock a fast-path deadline may be (fast_path_deadline()) */
+/*
+ * How far behind user space's clock a fast-path deadline may be
+ * (wakeup_deadline()): scx_mimic's WAKE_CREDIT_SLICES.
+ */
 #define FAST_PATH_CREDIT_SLICES	4
 
 /* Preemption, exit and hotplug statistics */
@@ -311,6 +315,13 @@ struct task_ctx {
 	 * Up to when the task's deadline accounts for its run time (keep_prev()).
 	 */
 	u64 deadline_at;
+
+	/*
+	 * The task's CPU time (sum_exec_runtime) when its deadline was last set,
+	 * by user space or by this side: what it ran since is charged to it at
+	 * a fast-path wakeup (wakeup_deadline()).
+	 */
+	u64 deadline_exec;
 
 	/*
 	 * The CPU that ran ops.select_cpu() for the pending wakeup (the waker's:
@@ -881,6 +892,7 @@ static void dispatch_task(const struct dispatched_task_ctx *task)
 			(task->slice_ns ?: slice_ns) : 0;
 		tctx->preempt_prev = tctx->idle_prev_slice &&
 			(task->rl_flags & RL_PREEMPT_PREV);
+		tctx->deadline_exec = p->se.sum_exec_runtime;
 	}
 
 	/*
@@ -967,37 +979,64 @@ static u64 clock_bounded_deadline(const struct task_struct *p, u64 deadline,
 }
 
 /*
- * The deadline a task placed by the idle fast path runs with (what the
- * preemption and keep-earliest checks compare): its last one, from user space,
- * brought to the present as user space would at a wakeup — at most
+ * The deadline a task placed by a fast path runs with (what the preemption and
+ * keep-earliest checks compare): its last one, advanced by the CPU time it
+ * used since that was set (scaled by its weight, as a virtual deadline moves),
+ * then brought to the present as user space would at a wakeup — at most
  * FAST_PATH_CREDIT_SLICES base slices behind its clock (the credit a sleeper
  * keeps there: scx_mimic's WAKE_CREDIT_SLICES) and at most 4 base slices of
- * its own run time ahead (as for a re-queue). *Why:* left as it
- * was, a task that had slept long kept a deadline far in the past, so no waking
- * task could preempt it and it kept its CPU at every slice end (mixed's probe
- * p99 rose to 3.2x EEVDF's).
+ * its own run time ahead (as for a re-queue). *Why:* left as it was, a task
+ * that had slept long kept a deadline far in the past, so no waking task could
+ * preempt it and it kept its CPU at every slice end (mixed's probe p99 rose to
+ * 3.2x EEVDF's); and uncharged, a task that ran for long between short sleeps
+ * kept the deadline of its first wakeup, and could preempt the tasks it had
+ * already run ahead of.
  */
-static void fast_path_deadline(struct task_struct *p)
+static u64 wakeup_deadline(const struct task_struct *p,
+			   const struct task_ctx *tctx)
 {
-	p->scx.dsq_vtime = clock_bounded_deadline(p, p->scx.dsq_vtime,
-						  FAST_PATH_CREDIT_SLICES);
+	u64 weight = p->scx.weight ? p->scx.weight : 1;
+	u64 exec = p->se.sum_exec_runtime;
+	u64 ran = exec > tctx->deadline_exec ? exec - tctx->deadline_exec : 0;
+
+	return clock_bounded_deadline(p, p->scx.dsq_vtime + ran * 100 / weight,
+				      FAST_PATH_CREDIT_SLICES);
+}
+
+/*
+ * @p's deadline is now @deadline, accounting for its CPU time so far.
+ */
+static void set_deadline(struct task_struct *p, struct task_ctx *tctx,
+			 u64 deadline)
+{
+	p->scx.dsq_vtime = deadline;
+	tctx->deadline_exec = p->se.sum_exec_runtime;
 }
 
 static u64 dsq_head_vtime(u64 dsq_id);
 
 /*
  * Whether @p, with deadline @deadline, may preempt what runs on @cpu: the
- * running task may be preempted and its deadline is later (EEVDF's wakeup
- * rule), and nothing waits for that CPU with an earlier deadline than @p's
- * (its queue, the shared queue; its local DSQ is empty), so @p jumps only
- * tasks it would come before anyway.
+ * running task may be preempted, its deadline is later (EEVDF's wakeup rule)
+ * and it has had at least a base slice of CPU time since it became runnable
+ * (EEVDF protects a task's slice, RUN_TO_PARITY); and nothing waits for that
+ * CPU with an earlier deadline than @p's (its queue, the shared queue; its
+ * local DSQ is empty), so @p jumps only tasks it would come before anyway.
+ * *Why* the protection: without it, tasks that wake each other with every CPU
+ * busy (hackbench, perf bench sched messaging) preempted each other at every
+ * wakeup: hackbench 1 group 2.16x EEVDF's time (heuristic), messaging 1.11x
+ * (model), where the round trip through user space had measured 0.8x and 0.7x.
  */
 static bool may_preempt_cpu(const struct task_struct *p, s32 cpu, u64 deadline)
 {
 	struct cpu_run *run = lookup_cpu_run(cpu);
+	u64 now = scx_bpf_now();
 
 	if (!run || !run->busy || !run->preemptible || run->pid == p->pid ||
 	    run->deadline <= deadline)
+		return false;
+	if (now < run->started_at ||
+	    run->exec_before + (now - run->started_at) < slice_ns)
 		return false;
 	return dsq_head_vtime(SHARED_DSQ) > deadline &&
 	       dsq_head_vtime(cpu_to_dsq(cpu)) > deadline &&
@@ -1086,7 +1125,7 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	    tctx && tctx->idle_prev_slice &&
 	    can_direct_dispatch(prev_cpu) &&
 	    scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
-		fast_path_deadline(p);
+		set_deadline(p, tctx, wakeup_deadline(p, tctx));
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice, 0);
 		__sync_fetch_and_add(&nr_kernel_dispatches, 1);
 		__sync_fetch_and_add(&nr_fast_dispatches, 1);
@@ -1104,18 +1143,16 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 * same step (a kick before the insertion could let that CPU pick
 	 * another task first). *Why:* otherwise every such wakeup waits for
 	 * user space to get a CPU, on a busy system by a preemption of its
-	 * own (make_room), and then for a second preemption (cyclictest under
-	 * two hogs, one boot: p90 9.8 -> 7.8 ms, p99 16.3 -> 13.1 ms with the
-	 * heuristic; EEVDF 2.5 / 4.9 ms).
+	 * own (make_room), and then for a second preemption. (What it costs
+	 * where tasks wake each other on a busy machine: PATCH.md change 18.)
 	 */
 	if (prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
 	    tctx && tctx->idle_prev_slice) {
-		u64 deadline = clock_bounded_deadline(p, p->scx.dsq_vtime,
-						      FAST_PATH_CREDIT_SLICES);
+		u64 deadline = wakeup_deadline(p, tctx);
 
 		cpu = fast_preempt_cpu(p, tctx, prev_cpu, deadline);
 		if (cpu >= 0) {
-			p->scx.dsq_vtime = deadline;
+			set_deadline(p, tctx, deadline);
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice,
 					   SCX_ENQ_HEAD | SCX_ENQ_PREEMPT);
 			__sync_fetch_and_add(&nr_kernel_dispatches, 1);
@@ -1369,6 +1406,7 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 		return false;
 	tctx->requeue = 0;
 	tctx->deadline_at = scx_bpf_now();
+	tctx->deadline_exec = p->se.sum_exec_runtime;
 
 	/*
 	 * Within the bounds around user space's clock (REQUEUE_*_SLICES): its
@@ -1569,6 +1607,7 @@ static bool keep_prev(struct task_struct *prev, struct task_ctx *tctx,
 	scx_bpf_task_set_dsq_vtime(prev, deadline);
 	scx_bpf_task_set_slice(prev, slice_ns);
 	tctx->deadline_at = now;
+	tctx->deadline_exec = prev->se.sum_exec_runtime;
 	run = lookup_cpu_run(cpu);
 	if (run)
 		run->deadline = deadline;
