@@ -125,7 +125,7 @@ impl SchedCounters {
     }
 
     /// Share of all scheduling decisions made by the models, 0..1 (0 for the heuristic): their
-    /// decisions at the moment, and the idle fast path's placements under a standing decision of
+    /// decisions when asked, and the idle fast path's placements under a standing decision of
     /// theirs (a placement class that takes the idle previous CPU, with its slice: see
     /// `policy::Decision::idle_prev`). A task the BPF side dispatched by itself otherwise, or one
     /// user space decided without the models, counts against it.
@@ -133,7 +133,7 @@ impl SchedCounters {
         ratio(self.model.model_decisions + self.model.standing_placements, self.all_decisions())
     }
 
-    /// The same, counting only the decisions the models made at the moment (the fast path's
+    /// The same, counting only the decisions the models made when asked (the fast path's
     /// placements against it): how often the models were asked.
     pub fn fresh_model_share(&self) -> f64 {
         ratio(self.model.model_decisions, self.all_decisions())
@@ -155,7 +155,7 @@ impl SchedCounters {
             return String::new();
         }
         format!(
-            " | model {} + {} standing ({:.2}% of all decisions, {:.2}% at the moment) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
+            " | model {} + {} standing ({:.2}% of all decisions, {:.2}% when asked) overrides {} slices capped {} ({:.1}%) | infer median < {} ns, mean {:.0} ns, max {} ns | placement agrees with heuristic {:.1}% | slice classes {:?} placement classes {:?}",
             self.model.model_decisions, self.model.standing_placements, self.model_share() * 100.0,
             self.fresh_model_share() * 100.0, self.model.safety_overrides, self.model.slice_capped,
             self.slice_capped_share() * 100.0,
