@@ -68,8 +68,9 @@ pub struct SchedCounters {
     pub fast_dispatches: u64,
     pub placed_notices: u64,
     pub placed_notices_lost: u64,
-    /// Fast preemption: waking tasks the BPF side ran at once ahead of a later deadline (on their
-    /// previous CPU, else the one running the latest deadline) (also counted in `dispatched_kernel`; their notices are placement notices).
+    /// Fast preemption: waking tasks the BPF side ran at once ahead of a later deadline, on their
+    /// previous CPU or else the one running the latest deadline (also counted in
+    /// `dispatched_kernel`; their notices are placement notices).
     pub fast_preempts: u64,
     /// Slice ends where the BPF side kept the expiring task, its deadline still the earliest.
     pub kept: u64,

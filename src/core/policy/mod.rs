@@ -49,9 +49,9 @@ pub struct Decision {
     /// With `idle_prev`, a standing decision to preempt (if the BPF side's fast preemption is
     /// on): when the task next wakes, no CPU it may use is idle and its previous CPU (else the
     /// CPU running the latest deadline) runs a task with a later deadline, run it there at once,
-    /// ahead of that task — EEVDF's wakeup preemption without the round trip through us. Set when the policy, asked at a wakeup,
-    /// would ask to preempt: always under EEVDF's rule, the preemption model's last verdict for
-    /// the task under the model's.
+    /// ahead of that task — EEVDF's wakeup preemption without the round trip through us. Set
+    /// when the policy, asked at a wakeup, would ask to preempt: always under EEVDF's rule, the
+    /// preemption model's last verdict for the task under the model's.
     pub preempt_prev: bool,
 }
 

@@ -81,10 +81,12 @@ pub struct Extensions {
     /// dispatch allowed it (`DispatchedTask::idle_prev`, with that dispatch's slice), and queue a
     /// placement notice (`QueuedTask::placed`) for user space's bookkeeping.
     pub prev_idle_fast: bool,
-    /// With `prev_idle_fast`: when a waking task's previous CPU runs a task with a later
-    /// deadline and the task's last dispatch allowed it (`DispatchedTask::preempt_prev`), run it
-    /// there at once, ahead of that task (EEVDF's wakeup preemption), and queue a placement
-    /// notice. Needs `preempt` (it says nothing of how: the insertion itself preempts).
+    /// With `prev_idle_fast`: when no CPU is idle for a waking task whose last dispatch allowed
+    /// it (`DispatchedTask::preempt_prev`), and its previous CPU (else the CPU running the latest
+    /// deadline) runs a task with a later deadline that has had a base slice since it became
+    /// runnable, run it there at once, ahead of that task (EEVDF's wakeup preemption), and queue
+    /// a placement notice. Needs `preempt` (it says nothing of how: the insertion itself
+    /// preempts).
     pub prev_busy_preempt: bool,
     /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
     /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
@@ -115,7 +117,7 @@ pub struct ExtensionCounters {
     /// Tasks the idle fast path ran, and placement notices lost to a full ring.
     pub fast_dispatches: u64,
     pub placed_notices_lost: u64,
-    /// Waking tasks that preempted their previous CPU's task on the BPF side (prev_busy_preempt).
+    /// Waking tasks that preempted a running task on the BPF side (prev_busy_preempt).
     pub fast_preempts: u64,
     /// Slice ends where the expiring task kept its CPU (keep_earliest).
     pub kept: u64,

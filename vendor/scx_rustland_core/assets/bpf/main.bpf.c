@@ -1045,15 +1045,14 @@ static bool may_preempt_cpu(const struct task_struct *p, s32 cpu, u64 deadline)
 
 /*
  * The CPU waking task @p, under a standing decision to preempt
- * (tctx->preempt_prev), should run on at once, ahead of the task running
- * there, or -1. Only when no CPU @p may use is idle (an idle CPU is EEVDF's
+ * (tctx->preempt_prev, checked by the caller), should run on at once, ahead of
+ * the task running there, or -1. Only when no CPU @p may use is idle (an idle CPU is EEVDF's
  * choice first, and the idle fast path's). Its previous CPU if @p may preempt
  * it; else, as user space's decision would do (the shared queue and a
  * preemption of the allowed CPU running the latest deadline, preempt_for()),
  * the allowed CPU running the latest deadline, if @p may preempt it.
  */
-static s32 fast_preempt_cpu(const struct task_struct *p,
-			    const struct task_ctx *tctx, s32 prev_cpu,
+static s32 fast_preempt_cpu(const struct task_struct *p, s32 prev_cpu,
 			    u64 deadline)
 {
 	const struct cpumask *idle;
@@ -1062,8 +1061,6 @@ static s32 fast_preempt_cpu(const struct task_struct *p,
 	u64 latest = deadline;
 	s32 i, victim = -1;
 
-	if (!prev_busy_preempt || !preempt_mode || !tctx->preempt_prev)
-		return -1;
 	idle = scx_bpf_get_idle_cpumask();
 	idle_allowed = bpf_cpumask_intersects(idle, p->cpus_ptr);
 	scx_bpf_put_idle_cpumask(idle);
@@ -1094,6 +1091,7 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	s32 cpu, this_cpu = bpf_get_smp_processor_id();
 	bool is_this_cpu_allowed = bpf_cpumask_test_cpu(this_cpu, p->cpus_ptr);
 	struct task_ctx *tctx = try_lookup_task_ctx(p);
+	bool standing;
 
 	/* Remember the waker's CPU for the enqueue that follows (get_task_info()). */
 	if (tctx)
@@ -1121,9 +1119,9 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 * (consumed before ops.dispatch(), so the user-space scheduler does not
 	 * get the CPU first), and tell user space afterwards.
 	 */
-	if (prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
-	    tctx && tctx->idle_prev_slice &&
-	    can_direct_dispatch(prev_cpu) &&
+	standing = prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
+		   tctx && tctx->idle_prev_slice;
+	if (standing && can_direct_dispatch(prev_cpu) &&
 	    scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
 		set_deadline(p, tctx, wakeup_deadline(p, tctx));
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice, 0);
@@ -1145,12 +1143,12 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 * user space to get a CPU, on a busy system by a preemption of its
 	 * own (make_room), and then for a second preemption. (What it costs
 	 * where tasks wake each other on a busy machine: PATCH.md change 18.)
+	 * Off, or not asked for this task: nothing computed here.
 	 */
-	if (prev_idle_fast && !builtin_idle && is_wakeup(wake_flags) &&
-	    tctx && tctx->idle_prev_slice) {
+	if (standing && prev_busy_preempt && preempt_mode && tctx->preempt_prev) {
 		u64 deadline = wakeup_deadline(p, tctx);
 
-		cpu = fast_preempt_cpu(p, tctx, prev_cpu, deadline);
+		cpu = fast_preempt_cpu(p, prev_cpu, deadline);
 		if (cpu >= 0) {
 			set_deadline(p, tctx, deadline);
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice,
