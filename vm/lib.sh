@@ -10,7 +10,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # and cache; the host's apt sources and status are never touched) and put the apt options in the
 # ALT array:  private_apt "$MIMIC_CACHE/apt-trixie" trixie;  apt-get "${ALT[@]}" update
 private_apt() {
-  local dir=$1 suite=$2 mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  local dir=$1 suite=$2 mirror keyring=${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
   mirror=${DEBIAN_MIRROR:-$( { awk '/^URIs:/{print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null;
                               awk '$1=="deb"{print $2}' /etc/apt/sources.list 2>/dev/null; } | grep -m1 '/debian/\?$' || true)}
   mirror=${mirror:-http://deb.debian.org/debian}

@@ -4,7 +4,8 @@
 #         qemu-system-x86, busybox-static, udev (without it vng cannot return the guest's exit
 #         code), kmod, stress-ng, bpftool, linux-perf, rt-tests, python3-venv
 #   pip:  virtme-ng, into a venv under $MIMIC_CACHE (Debian 12 has none; PyPI's ships a static init)
-# It never edits the host's apt sources. Prints nothing but a summary when all is present.
+# It never edits the host's apt sources (a suite they lack is offered through private lists under
+# $MIMIC_CACHE, for one install). Prints nothing but a summary when all is present.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -15,13 +16,41 @@ missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+APT=(apt-get)   # plus private-list options when a suite the host's sources lack is needed
 # The suite (e.g. bookworm-backports) that installed package $1 came from, if apt knows it.
 installed_suite() {
-  apt-cache policy "$1" 2>/dev/null | awk '/^ \*\*\* /{mine=1; next} mine && /^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit} /^     [^ ]/{mine=0}'
+  apt-cache "${APT[@]:1}" policy "$1" 2>/dev/null | awk '/^ \*\*\* /{mine=1; next} mine && /^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit} /^     [^ ]/{mine=0}'
+}
+# The backports suite an installed package's version says it came from ("…~bpo12+1": the
+# backports of the release the host's sources give for it, e.g. bookworm-backports), when those
+# sources no longer list that suite; nothing otherwise.
+backports_suite() {
+  local v release
+  v=$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null) || return 0
+  [[ $v == *~bpo* ]] || return 0
+  release=$(apt-cache "${APT[@]:1}" policy "$1" 2>/dev/null | awk '/^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit}')
+  release=${release%-updates}; release=${release%-security}; release=${release%-backports}
+  [ -z "$release" ] || echo "$release-backports"
+}
+# Offer suite $1 beside the host's sources, without touching them: apt reads the host's source
+# files plus one for that suite, with its own lists and cache under $MIMIC_CACHE.
+with_suite() {
+  local dir="$MIMIC_CACHE/apt-host-$1" f
+  private_apt "$dir" "$1"                       # sources.list for the suite, lists, cache
+  mkdir -p "$dir/parts" && rm -f "$dir/parts"/*
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] && ln -s "$f" "$dir/parts/"
+  done
+  [ -f /etc/apt/sources.list ] && ln -s /etc/apt/sources.list "$dir/parts/host.list"
+  mv "$dir/sources.list" "$dir/parts/$1.list"
+  APT=(apt-get -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$dir/parts"
+       -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root)
+  log "offering $1 beside the host's sources (private lists in $dir)"
+  as_root "${APT[@]}" -o DPkg::Lock::Timeout=600 update -qq || log "warning: apt update with $1 reported errors"
 }
 # The packages `apt-get install ARGS…` would remove (a dry run: nothing is changed).
 would_remove() {
-  apt-get -s -o Debug::NoLocking=1 install -y --no-install-recommends "$@" 2>/dev/null | awk '$1=="Remv"{print $2}' | sort -u
+  "${APT[@]}" -s -o Debug::NoLocking=1 install -y --no-install-recommends "$@" 2>/dev/null | awk '$1=="Remv"{print $2}' | sort -u
 }
 
 # apt must never remove or downgrade a package of the user's. A dry run first; if the plain
@@ -37,6 +66,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   removed=$(would_remove "${missing[@]}")
   if [ -n "$removed" ]; then
     suites=$(for p in $removed; do installed_suite "$p"; done | sort -u)
+    if [ -z "$suites" ]; then
+      # Their suite is not in the host's sources (here: a backports QEMU, no backports source).
+      suites=$(for p in $removed; do backports_suite "$p"; done | sort -u)
+      [ "$(echo "$suites" | grep -c .)" = 1 ] && with_suite "$suites"
+    fi
     if [ "$(echo "$suites" | grep -c .)" = 1 ]; then
       log "installing ${missing[*]} from Debian's suite would remove $(echo $removed) (installed from $suites): trying $suites"
       target=(-t "$suites")
@@ -46,7 +80,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 Install them in a way that keeps yours, e.g. 'apt-get install -t SUITE ${missing[*]}' with the suite your packages came from \
 (apt-cache policy $(echo $removed)), then run this again."
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+  as_root env DEBIAN_FRONTEND=noninteractive "${APT[@]}" -o DPkg::Lock::Timeout=600 install -y \
     --no-install-recommends --no-remove "${target[@]}" "${missing[@]}"
 fi
 

@@ -16,29 +16,26 @@ fn script(dir: &Path, name: &str, body: &str) {
 
 /// A fake host: every package installed but qemu-system-x86. `conflict` is what a dry run of
 /// the install prints: "always" a removal of qemu-utils, "plain" only without
-/// `-t bookworm-backports`, "none" never. Returns (exit ok, stderr, apt-get calls).
+/// `-t bookworm-backports`, "none" never. With `backports_listed` false, the host's sources no
+/// longer list bookworm-backports (apt knows the installed qemu-utils only from dpkg's status).
+/// Returns (exit ok, stderr, apt-get calls).
 fn run_setup(name: &str, conflict: &str) -> (bool, String, Vec<String>) {
+    run_setup_with(name, conflict, true)
+}
+
+fn run_setup_with(name: &str, conflict: &str, backports_listed: bool) -> (bool, String, Vec<String>) {
     let dir = std::env::temp_dir().join(format!("mimic-setup-test-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let bin = dir.join("bin");
     fs::create_dir_all(bin.join("../cache/venv/bin")).unwrap();
     let calls = dir.join("apt-calls");
-    script(&bin, "dpkg-query", r#"case "$*" in *qemu-system-x86*) exit 1;; *) printf 'install ok installed';; esac"#);
-    script(&bin, "apt-cache", r#"[ "$1 $2" = "policy qemu-utils" ] || exit 0
-cat <<'P'
-qemu-utils:
-  Installed: 1:10.0.2+ds-2+deb13u1~bpo12+1
-  Candidate: 1:10.0.2+ds-2+deb13u1~bpo12+1
-  Version table:
- *** 1:10.0.2+ds-2+deb13u1~bpo12+1 100
-        100 http://deb.debian.org/debian bookworm-backports/main amd64 Packages
-        100 /var/lib/dpkg/status
-     1:7.2+dfsg-7+deb12u18+b3 500
-        500 http://deb.debian.org/debian bookworm/main amd64 Packages
-P"#);
+    script(&bin, "dpkg-query", r#"case "$*" in *qemu-system-x86*) exit 1;; *Version*) printf '1:10.0.2+ds-2+deb13u1~bpo12+1';; *) printf 'install ok installed';; esac"#);
+    let listed = if backports_listed { "        100 http://deb.debian.org/debian bookworm-backports/main amd64 Packages\n" } else { "" };
+    script(&bin, "apt-cache", &format!(r#"[ "$1 $2" = "policy qemu-utils" ] || exit 0
+printf 'qemu-utils:\n  Installed: 1:10.0.2+ds-2+deb13u1~bpo12+1\n  Candidate: 1:10.0.2+ds-2+deb13u1~bpo12+1\n  Version table:\n *** 1:10.0.2+ds-2+deb13u1~bpo12+1 100\n{listed}        100 /var/lib/dpkg/status\n     1:7.2+dfsg-7+deb12u18+b3 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n'"#));
     script(&bin, "apt-get", &format!(r#"echo "$*" >> {calls}
 case "$*" in
-  "-s "*)
+  "-s "*|*" -s "*)
     if [ {conflict} = always ] || {{ [ {conflict} = plain ] && ! echo "$*" | grep -q bookworm-backports; }}; then
       echo "Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]"
     fi
@@ -51,6 +48,7 @@ exit 0"#, calls = calls.display()));
         .arg(repo.join("vm/setup.sh"))
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .env("MIMIC_CACHE", dir.join("cache"))
+        .env("DEBIAN_KEYRING", bin.join("dpkg-query"))   // any file: only its existence is checked
         .output()
         .unwrap();
     let calls = fs::read_to_string(&calls).unwrap_or_default().lines().map(String::from).collect();
@@ -91,4 +89,26 @@ fn without_a_conflict_the_install_still_refuses_removals() {
     assert_eq!(real.len(), 1, "{calls:?}");
     assert!(real[0].contains("--no-remove") && !real[0].contains(" -t "), "{}", real[0]);
     assert!(!real[0].contains("allow-downgrades"), "{}", real[0]);
+}
+
+#[test]
+fn a_threatened_package_from_a_suite_the_host_no_longer_lists_gets_it_through_private_lists() {
+    let (ok, err, calls) = run_setup_with("unlisted", "plain", false);
+    assert!(ok, "{err}");
+    let update = calls.iter().find(|c| c.contains("update") && c.contains("Dir::Etc::SourceParts="))
+        .unwrap_or_else(|| panic!("no private update: {calls:?}"));
+    assert!(update.contains("Dir::State::Lists=") && update.contains("apt-host-bookworm-backports"), "{update}");
+    let real = installs(&calls);
+    assert_eq!(real.len(), 1, "{calls:?}");
+    assert!(real[0].contains("--no-remove") && real[0].contains("-t bookworm-backports")
+            && real[0].contains("Dir::Etc::SourceParts=") && real[0].contains("qemu-system-x86"), "{}", real[0]);
+    assert!(err.contains("offering bookworm-backports beside the host's sources"), "{err}");
+}
+
+#[test]
+fn an_unlisted_suite_that_does_not_solve_the_conflict_still_stops_before_installing() {
+    let (ok, err, calls) = run_setup_with("unlisted-always", "always", false);
+    assert!(!ok, "must fail: {calls:?}");
+    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert!(err.contains("would remove your package(s) qemu-utils"), "{err}");
 }
