@@ -55,15 +55,15 @@ would_remove() {
 
 # apt must never remove or downgrade a package of the user's. A dry run first; if the plain
 # install would remove something (say a qemu-utils from bookworm-backports, to make room for
-# bookworm's older QEMU), take the packages from the suite the threatened ones came from; if
-# that still removes something, stop and name it. The real install runs with --no-remove (and
+# bookworm's older QEMU), take the packages that cause it from the suite the threatened ones
+# came from (all of them, if that is not enough); if that still removes something, stop and name it. The real install runs with --no-remove (and
 # without --allow-downgrades, so apt refuses any downgrade) whatever the dry run said.
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 hosts; install by hand: ${missing[*]}"
   log "installing with apt: ${missing[*]}"
   as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
-  target=()
-  removed=$(would_remove "${missing[@]}")
+  pkgs=("${missing[@]}")
+  removed=$(would_remove "${pkgs[@]}")
   if [ -n "$removed" ]; then
     suites=$(for p in $removed; do installed_suite "$p"; done | sort -u)
     if [ -z "$suites" ]; then
@@ -73,15 +73,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     if [ "$(echo "$suites" | grep -c .)" = 1 ]; then
       log "installing ${missing[*]} from Debian's suite would remove $(echo $removed) (installed from $suites): trying $suites"
-      target=(-t "$suites")
-      removed=$(would_remove "${target[@]}" "${missing[@]}")
+      # Only the packages that cannot be installed alone without a removal come from that suite
+      # (pkg/suite; apt takes what they need from it too): the rest, and what they pull in, stay
+      # on the host's release — '-t SUITE' for all once upgraded systemd to install udev.
+      pkgs=()
+      for p in "${missing[@]}"; do
+        if [ -n "$(would_remove "$p")" ]; then pkgs+=("$p/$suites"); else pkgs+=("$p"); fi
+      done
+      removed=$(would_remove "${pkgs[@]}")
+      if [ -n "$removed" ]; then
+        pkgs=(-t "$suites" "${missing[@]}")
+        removed=$(would_remove "${pkgs[@]}")
+      fi
     fi
     [ -z "$removed" ] || die "installing ${missing[*]} would remove your package(s) $(echo $removed); nothing was changed. \
 Install them in a way that keeps yours, e.g. 'apt-get install -t SUITE ${missing[*]}' with the suite your packages came from \
 (apt-cache policy $(echo $removed)), then run this again."
   fi
   as_root env DEBIAN_FRONTEND=noninteractive "${APT[@]}" -o DPkg::Lock::Timeout=600 install -y \
-    --no-install-recommends --no-remove "${target[@]}" "${missing[@]}"
+    --no-install-recommends --no-remove "${pkgs[@]}"
 fi
 
 VENV="$MIMIC_CACHE/venv"

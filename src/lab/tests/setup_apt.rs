@@ -14,9 +14,9 @@ fn script(dir: &Path, name: &str, body: &str) {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A fake host: every package installed but qemu-system-x86. `conflict` is what a dry run of
-/// the install prints: "always" a removal of qemu-utils, "plain" only without
-/// `-t bookworm-backports`, "none" never. With `backports_listed` false, the host's sources no
+/// A fake host: every package installed but qemu-system-x86 and udev. `conflict` is what a dry
+/// run of the install prints: "always" a removal of qemu-utils, "plain" only when it installs
+/// qemu-system-x86 without bookworm-backports, "none" never. With `backports_listed` false, the host's sources no
 /// longer list bookworm-backports (apt knows the installed qemu-utils only from dpkg's status).
 /// Returns (exit ok, stderr, apt-get calls).
 fn run_setup(name: &str, conflict: &str) -> (bool, String, Vec<String>) {
@@ -29,14 +29,14 @@ fn run_setup_with(name: &str, conflict: &str, backports_listed: bool) -> (bool, 
     let bin = dir.join("bin");
     fs::create_dir_all(bin.join("../cache/venv/bin")).unwrap();
     let calls = dir.join("apt-calls");
-    script(&bin, "dpkg-query", r#"case "$*" in *qemu-system-x86*) exit 1;; *Version*) printf '1:10.0.2+ds-2+deb13u1~bpo12+1';; *) printf 'install ok installed';; esac"#);
+    script(&bin, "dpkg-query", r#"case "$*" in *qemu-system-x86*|*udev*) exit 1;; *Version*) printf '1:10.0.2+ds-2+deb13u1~bpo12+1';; *) printf 'install ok installed';; esac"#);
     let listed = if backports_listed { "        100 http://deb.debian.org/debian bookworm-backports/main amd64 Packages\n" } else { "" };
     script(&bin, "apt-cache", &format!(r#"[ "$1 $2" = "policy qemu-utils" ] || exit 0
 printf 'qemu-utils:\n  Installed: 1:10.0.2+ds-2+deb13u1~bpo12+1\n  Candidate: 1:10.0.2+ds-2+deb13u1~bpo12+1\n  Version table:\n *** 1:10.0.2+ds-2+deb13u1~bpo12+1 100\n{listed}        100 /var/lib/dpkg/status\n     1:7.2+dfsg-7+deb12u18+b3 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n'"#));
     script(&bin, "apt-get", &format!(r#"echo "$*" >> {calls}
 case "$*" in
   "-s "*|*" -s "*)
-    if [ {conflict} = always ] || {{ [ {conflict} = plain ] && ! echo "$*" | grep -q bookworm-backports; }}; then
+    if [ {conflict} = always ] || {{ [ {conflict} = plain ] && echo "$*" | grep -q qemu-system-x86 && ! echo "$*" | grep -qE '(/| )bookworm-backports( |$)'; }}; then
       echo "Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]"
     fi
     echo "Inst qemu-system-x86 (1:7.2+dfsg-7+deb12u18+b3 Debian:12.12/stable [amd64])";;
@@ -67,8 +67,9 @@ fn a_conflict_is_solved_from_the_suite_of_the_threatened_package_and_nothing_is_
     assert!(ok, "{err}");
     let real = installs(&calls);
     assert_eq!(real.len(), 1, "{calls:?}");
-    assert!(real[0].contains("--no-remove") && real[0].contains("-t bookworm-backports") && real[0].contains("qemu-system-x86"),
-            "{}", real[0]);
+    assert!(real[0].contains("--no-remove") && real[0].contains("qemu-system-x86/bookworm-backports"), "{}", real[0]);
+    assert!(real[0].ends_with(" udev") || real[0].contains(" udev "), "udev stays on the host's release: {}", real[0]);
+    assert!(!real[0].contains(" -t "), "not every package from backports: {}", real[0]);
     assert!(err.contains("would remove qemu-utils"), "says why it picks the suite: {err}");
 }
 
@@ -100,8 +101,8 @@ fn a_threatened_package_from_a_suite_the_host_no_longer_lists_gets_it_through_pr
     assert!(update.contains("Dir::State::Lists=") && update.contains("apt-host-bookworm-backports"), "{update}");
     let real = installs(&calls);
     assert_eq!(real.len(), 1, "{calls:?}");
-    assert!(real[0].contains("--no-remove") && real[0].contains("-t bookworm-backports")
-            && real[0].contains("Dir::Etc::SourceParts=") && real[0].contains("qemu-system-x86"), "{}", real[0]);
+    assert!(real[0].contains("--no-remove") && real[0].contains("qemu-system-x86/bookworm-backports")
+            && real[0].contains("Dir::Etc::SourceParts=") && !real[0].contains("udev/"), "{}", real[0]);
     assert!(err.contains("offering bookworm-backports beside the host's sources"), "{err}");
 }
 
