@@ -72,6 +72,9 @@ pub struct SchedCounters {
     /// previous CPU or else the one running the latest deadline (also counted in
     /// `dispatched_kernel`; their notices are placement notices).
     pub fast_preempts: u64,
+    /// Slices the BPF side ended on time (a per-CPU timer) because a task waited, instead of
+    /// at the next scheduler tick.
+    pub slice_timer_kicks: u64,
     /// Slice ends where the BPF side kept the expiring task, its deadline still the earliest.
     pub kept: u64,
     /// Slice ends where another task's deadline was earlier and the BPF side put the expiring
@@ -104,8 +107,8 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} fast_preempt={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.fast_preempts, self.kept, self.requeued, self.exit_notices,
+            " | preempt asked={} done={} room={} | fast={} fast_preempt={} slice_timer={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.fast_preempts, self.slice_timer_kicks, self.kept, self.requeued, self.exit_notices,
             self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)

@@ -122,6 +122,12 @@ struct Opts {
     #[arg(long)]
     no_requeue: bool,
 
+    /// Do not end a slice on time when a task waits: sched_ext then ends it at the next
+    /// scheduler tick (4 ms at HZ=250), and a task woken behind a CPU hog that it does not
+    /// preempt waits that long.
+    #[arg(long)]
+    no_slice_timer: bool,
+
     /// No idle fast path. With it (the default) our decision for a task stands for its next
     /// wakeups when, asked with its previous CPU idle, we would choose that CPU (always for the
     /// heuristic; every placement class of the models but "busy"): if that CPU is idle at the
@@ -244,6 +250,7 @@ impl Opts {
             prev_busy_preempt: !self.no_fast_path && self.fast_preempt && self.preempt != Preempt::Off,
             keep_earliest: !self.no_keep_earliest,
             requeue_expired: !self.no_requeue,
+            slice_timer: !self.no_slice_timer,
         }
     }
 }
@@ -453,6 +460,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
         c.fast_preempts = ext.fast_preempts;
+        c.slice_timer_kicks = ext.slice_timer_kicks;
         c.kept = ext.kept;
         c.requeued = ext.requeued;
         c.requeue_notices_lost = ext.requeue_notices_lost;
@@ -664,5 +672,21 @@ fn schedule_with<P: Policy>(opts: &Opts, policy: P, restarts: u32) -> i32 {
             eprintln!("{SCHEDULER_NAME}: error: {:#}", e.context(format!("{SCHEDULER_NAME} was ejected by the kernel")));
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bpf_extensions_follow_the_command_line() {
+        let ext = |args: &[&str]| Opts::parse_from(std::iter::once("scx_mimic").chain(args.iter().copied())).extensions();
+        let d = ext(&[]);
+        assert!(d.slice_timer && d.prev_idle_fast && !d.prev_busy_preempt && d.keep_earliest && d.requeue_expired && d.make_room);
+        assert!(!ext(&["--no-slice-timer"]).slice_timer);
+        assert!(ext(&["--fast-preempt"]).prev_busy_preempt);
+        assert!(!ext(&["--fast-preempt", "--preempt", "off"]).prev_busy_preempt, "nothing to preempt with");
+        assert!(!ext(&["--fast-preempt", "--no-fast-path"]).prev_busy_preempt, "it rides on the fast path's standing decision");
     }
 }

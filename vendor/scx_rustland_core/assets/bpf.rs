@@ -95,6 +95,9 @@ pub struct Extensions {
     /// line on the BPF side (deadline advanced by its run time, the base slice) and queue a
     /// notice (`QueuedTask::requeued`) instead of sending it through user space.
     pub requeue_expired: bool,
+    /// End a slice on time when a task waits (a per-CPU timer armed when a task starts
+    /// running), instead of at the next scheduler tick (4 ms at HZ=250).
+    pub slice_timer: bool,
 }
 
 /// What the extensions did so far.
@@ -119,6 +122,8 @@ pub struct ExtensionCounters {
     pub placed_notices_lost: u64,
     /// Waking tasks that preempted a running task on the BPF side (prev_busy_preempt).
     pub fast_preempts: u64,
+    /// Slices the slice timer ended on time because a task waited (slice_timer).
+    pub slice_timer_kicks: u64,
     /// Slice ends where the expiring task kept its CPU (keep_earliest).
     pub kept: u64,
     /// Slice ends where the expiring task was put back in line by the BPF side
@@ -430,6 +435,7 @@ impl<'cb> BpfScheduler<'cb> {
         skel.maps.rodata_data.as_mut().unwrap().prev_busy_preempt = ext.prev_busy_preempt;
         skel.maps.rodata_data.as_mut().unwrap().keep_earliest = ext.keep_earliest;
         skel.maps.rodata_data.as_mut().unwrap().requeue_expired = ext.requeue_expired;
+        skel.maps.rodata_data.as_mut().unwrap().slice_timer = ext.slice_timer;
         let _ = Self::set_scx_ops_name(&mut skel.struct_ops.rustland_mut().name, name);
 
         // Attach BPF scheduler.
@@ -772,6 +778,7 @@ impl<'cb> BpfScheduler<'cb> {
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
             fast_preempts: b.nr_fast_preempts,
+            slice_timer_kicks: b.nr_slice_timer_kicks,
             kept: b.nr_kept,
             requeued: b.nr_requeued,
             requeue_notices_lost: b.nr_requeue_lost,

@@ -172,6 +172,14 @@ const volatile bool keep_earliest;
 const volatile bool requeue_expired;
 
 /*
+ * End a slice on time when a task waits (see slice_timer_fn()): sched_ext
+ * otherwise ends slices at the scheduler tick, which at HZ=250 lets a CPU hog
+ * run up to 4 ms on a 1.5 ms slice while a woken task waits behind it; EEVDF
+ * ends its slices with the high-resolution tick (hrtick).
+ */
+const volatile bool slice_timer;
+
+/*
  * User space's virtual clock (written by it after each scheduling pass): the
  * deadlines it gives stay within a few slices of it, and so do those
  * requeue_task() gives. (A clock of the BPF side's own, raised by the
@@ -208,7 +216,7 @@ volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
 	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved,
 	     nr_stalled_cpu_rescues, nr_requeued, nr_requeue_lost,
-	     nr_fast_preempts;
+	     nr_fast_preempts, nr_slice_timer_kicks;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -385,6 +393,22 @@ struct {
 	__type(key, u32);
 	__type(value, struct usersched_timer);
 } usersched_timer SEC(".maps");
+
+/*
+ * One timer per CPU to end the running task's slice on time (slice_timer).
+ */
+struct slice_timer {
+	struct bpf_timer timer;
+	/* When the task it was armed for started running (cpu_run.started_at). */
+	u64 started_at;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct slice_timer);
+} slice_timers SEC(".maps");
 
 /*
  * Time period of the scheduler heartbeat, used to periodically kick the
@@ -1733,6 +1757,69 @@ void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
 /*
  * Task @p starts on its selected CPU (update CPU ownership map).
  */
+/*
+ * The slice of the task that started on CPU *@key has run out: if it still
+ * runs and a task waits for a CPU (the shared queue, this CPU's queue, or
+ * tasks queued to user space), end the slice now, as the tick would later
+ * (the slice end then goes through ops.dispatch: keep_prev() or a re-queue).
+ */
+static int slice_timer_fn(void *map, int *key, struct bpf_timer *timer)
+{
+	struct slice_timer *st = (struct slice_timer *)timer;
+	s32 cpu = *key;
+	struct cpu_run *run = lookup_cpu_run(cpu);
+
+	if (!run || !run->busy || !run->preemptible ||
+	    run->started_at != st->started_at)
+		return 0;
+	if (!scx_bpf_dsq_nr_queued(SHARED_DSQ) &&
+	    !scx_bpf_dsq_nr_queued(cpu_to_dsq(cpu)) && !usersched_has_pending_tasks())
+		return 0;
+	__sync_fetch_and_add(&nr_slice_timer_kicks, 1);
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	return 0;
+}
+
+/*
+ * Arm @cpu's slice timer for the task that started running at @started_at
+ * with a slice of @slice ns (an infinite slice arms nothing).
+ */
+static void arm_slice_timer(s32 cpu, u64 started_at, u64 slice)
+{
+	u32 key = cpu;
+	struct slice_timer *st;
+
+	if (!slice || slice == SCX_SLICE_INF)
+		return;
+	st = bpf_map_lookup_elem(&slice_timers, &key);
+	if (!st)
+		return;
+	st->started_at = started_at;
+	bpf_timer_start(&st->timer, slice, BPF_F_TIMER_CPU_PIN);
+}
+
+/*
+ * Initialize every CPU's slice timer.
+ */
+static int slice_timers_init(void)
+{
+	struct slice_timer *st;
+	u32 key;
+	s32 i;
+
+	bpf_for(i, 0, nr_cpu_ids) {
+		if (i >= MAX_CPUS)
+			break;
+		key = i;
+		st = bpf_map_lookup_elem(&slice_timers, &key);
+		if (!st)
+			return -ESRCH;
+		bpf_timer_init(&st->timer, &slice_timers, CLOCK_MONOTONIC);
+		bpf_timer_set_callback(&st->timer, slice_timer_fn);
+	}
+	return 0;
+}
+
 void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
@@ -1785,6 +1872,8 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		run->exec_before = p->se.sum_exec_runtime > tctx->runnable_exec ?
 				   p->se.sum_exec_runtime - tctx->runnable_exec : 0;
 		run->pid = p->pid;
+		if (slice_timer && run->preemptible)
+			arm_slice_timer(cpu, tctx->start_ts, p->scx.slice);
 	}
 }
 
@@ -2114,6 +2203,13 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 	err = usersched_timer_init();
 	if (err)
 		return err;
+	if (slice_timer) {
+		err = slice_timers_init();
+		if (err) {
+			scx_bpf_error("Failed to initialize the slice timers");
+			return err;
+		}
+	}
 
 	return 0;
 }
