@@ -1872,8 +1872,15 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		run->exec_before = p->se.sum_exec_runtime > tctx->runnable_exec ?
 				   p->se.sum_exec_runtime - tctx->runnable_exec : 0;
 		run->pid = p->pid;
+		/*
+		 * Never sooner than a base slice: a shorter slice is a
+		 * policy's guess of how soon the task blocks (the model's
+		 * budgets go down to 50 us), and ending each on time cost
+		 * pipe 2.85x EEVDF's time against the heuristic's 1.58x.
+		 */
 		if (slice_timer && run->preemptible)
-			arm_slice_timer(cpu, tctx->start_ts, p->scx.slice);
+			arm_slice_timer(cpu, tctx->start_ts,
+					p->scx.slice > slice_ns ? p->scx.slice : slice_ns);
 	}
 }
 
