@@ -56,8 +56,9 @@ would_remove() {
 # apt must never remove or downgrade a package of the user's. A dry run first; if the plain
 # install would remove something (say a qemu-utils from bookworm-backports, to make room for
 # bookworm's older QEMU), take the packages that cause it from the suite the threatened ones
-# came from (all of them, if that is not enough); if that still removes something, stop and name it. The real install runs with --no-remove (and
-# without --allow-downgrades, so apt refuses any downgrade) whatever the dry run said.
+# came from (all of them, if that is not enough); if that still removes something, stop and
+# name it. The real install runs with --no-remove (and without --allow-downgrades, so apt
+# refuses any downgrade) whatever the dry run said.
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 hosts; install by hand: ${missing[*]}"
   log "installing with apt: ${missing[*]}"

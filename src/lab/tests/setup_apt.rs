@@ -16,8 +16,9 @@ fn script(dir: &Path, name: &str, body: &str) {
 
 /// A fake host: every package installed but qemu-system-x86 and udev. `conflict` is what a dry
 /// run of the install prints: "always" a removal of qemu-utils, "plain" only when it installs
-/// qemu-system-x86 without bookworm-backports, "none" never. With `backports_listed` false, the host's sources no
-/// longer list bookworm-backports (apt knows the installed qemu-utils only from dpkg's status).
+/// qemu-system-x86 without bookworm-backports, "none" never. With `backports_listed` false, the
+/// host's sources no longer list bookworm-backports (apt knows the installed qemu-utils only from
+/// dpkg's status).
 /// Returns (exit ok, stderr, apt-get calls).
 fn run_setup(name: &str, conflict: &str) -> (bool, String, Vec<String>) {
     run_setup_with(name, conflict, true)

@@ -1755,9 +1755,6 @@ void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
 }
 
 /*
- * Task @p starts on its selected CPU (update CPU ownership map).
- */
-/*
  * The slice of the task that started on CPU *@key has run out: if it still
  * runs and a task waits for a CPU (the shared queue, this CPU's queue, or
  * tasks queued to user space), end the slice now, as the tick would later
@@ -1772,8 +1769,7 @@ static int slice_timer_fn(void *map, int *key, struct bpf_timer *timer)
 	if (!run || !run->busy || !run->preemptible ||
 	    run->started_at != st->started_at)
 		return 0;
-	if (!scx_bpf_dsq_nr_queued(SHARED_DSQ) &&
-	    !scx_bpf_dsq_nr_queued(cpu_to_dsq(cpu)) && !usersched_has_pending_tasks())
+	if (can_direct_dispatch(cpu) && !usersched_has_pending_tasks())
 		return 0;
 	__sync_fetch_and_add(&nr_slice_timer_kicks, 1);
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -1820,6 +1816,9 @@ static int slice_timers_init(void)
 	return 0;
 }
 
+/*
+ * Task @p starts on its selected CPU (update CPU ownership map).
+ */
 void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
