@@ -5,6 +5,7 @@
 pub mod guest;
 pub mod parse;
 pub mod report;
+pub mod wakeup_trace;
 
 use std::path::PathBuf;
 
