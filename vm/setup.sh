@@ -17,9 +17,14 @@ for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 APT=(apt-get)   # plus private-list options when a suite the host's sources lack is needed
+# The first suite (e.g. bookworm-backports, without "/main") that `apt-cache policy` lists for
+# package $1 — for its installed version only when $2 is 1 — leaving out dpkg's own status file.
+policy_suite() {
+  apt-cache "${APT[@]:1}" policy "$1" 2>/dev/null | awk -v installed="$2" '/^ \*\*\* /{mine=1; next} (mine || !installed) && /^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit} /^     [^ ]/{mine=0}'
+}
 # The suite (e.g. bookworm-backports) that installed package $1 came from, if apt knows it.
 installed_suite() {
-  apt-cache "${APT[@]:1}" policy "$1" 2>/dev/null | awk '/^ \*\*\* /{mine=1; next} mine && /^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit} /^     [^ ]/{mine=0}'
+  policy_suite "$1" 1
 }
 # The backports suite an installed package's version says it came from ("…~bpo12+1": the
 # backports of the release the host's sources give for it, e.g. bookworm-backports), when those
@@ -28,7 +33,7 @@ backports_suite() {
   local v release
   v=$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null) || return 0
   [[ $v == *~bpo* ]] || return 0
-  release=$(apt-cache "${APT[@]:1}" policy "$1" 2>/dev/null | awk '/^ +[0-9]+ / && $2 !~ /dpkg\/status/ {split($3, a, "/"); print a[1]; exit}')
+  release=$(policy_suite "$1" 0)
   release=${release%-updates}; release=${release%-security}; release=${release%-backports}
   [ -z "$release" ] || echo "$release-backports"
 }
