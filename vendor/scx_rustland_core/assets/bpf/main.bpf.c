@@ -339,11 +339,9 @@ struct task_ctx {
 
 	/*
 	 * Set by ops.dispatch() when the task's slice ended and it did not keep
-	 * its CPU: its next enqueue re-queues it with the deadline it had
-	 * (requeue_vtime), advanced by what it ran since (requeue_charge).
+	 * its CPU: its next enqueue re-queues it with deadline requeue_vtime.
 	 */
 	u64 requeue_vtime;
-	u64 requeue_charge;
 	bool requeue;
 
 	/*
@@ -1433,18 +1431,11 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	tctx->deadline_exec = p->se.sum_exec_runtime;
 
 	/*
-	 * The deadline it had, within the bounds around user space's clock
-	 * (REQUEUE_*_SLICES: its deadline and those user space gives must be
-	 * comparable), then advanced by what it ran, in full. *Why not bound the
-	 * advanced deadline:* the clock moves only when user space has read the
-	 * notices, so a bound on the advanced deadline took back what the task
-	 * had just run whenever the clock lagged; with the slice timer's more
-	 * frequent slice ends, nice 0:10 measured 5.8-8.3 against EEVDF's 9.3
-	 * (7.5-8.7 with this order, 8.5-9.4 with slices ended at the tick).
+	 * Within the bounds around user space's clock (REQUEUE_*_SLICES): its
+	 * deadline and those user space gives must be comparable.
 	 */
 	deadline = clock_bounded_deadline(p, tctx->requeue_vtime,
-					  REQUEUE_BEHIND_SLICES) +
-		   tctx->requeue_charge;
+					  REQUEUE_BEHIND_SLICES);
 
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, deadline, enq_flags);
 	__sync_fetch_and_add(&nr_requeued, 1);
@@ -1678,8 +1669,7 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		if (prev_ctx) {
 			deadline = advanced_deadline(prev, prev_ctx, now);
 			prev_ctx->requeue = requeue_expired;
-			prev_ctx->requeue_vtime = prev->scx.dsq_vtime;
-			prev_ctx->requeue_charge = deadline - prev->scx.dsq_vtime;
+			prev_ctx->requeue_vtime = deadline;
 		}
 	}
 
