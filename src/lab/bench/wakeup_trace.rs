@@ -22,12 +22,11 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 /// switch out), well under this; a loss is still counted and fails the run.
 const BUFFER_KB: u32 = 8192;
 
-/// Tracing of one command name's wakeups, on from [`WakeupTrace::start`] to
-/// [`WakeupTrace::finish`] (or until dropped: tracing is turned off either way).
+/// Tracing of one command name's wakeups, on from [`WakeupTrace::start`] until it is dropped
+/// ([`WakeupTrace::finish`] reads the trace first): dropping it turns tracing off and resets it.
 pub struct WakeupTrace {
     root: PathBuf,
     comm: String,
-    done: bool,
 }
 
 impl WakeupTrace {
@@ -38,7 +37,7 @@ impl WakeupTrace {
         }
         let root = PathBuf::from(TRACEFS);
         mount_tracefs(&root)?;
-        let t = WakeupTrace { root, comm: comm.to_string(), done: false };
+        let t = WakeupTrace { root, comm: comm.to_string() };
         t.write("tracing_on", "0")?;
         t.write("trace", "")?;
         t.write("buffer_size_kb", &BUFFER_KB.to_string())?;
@@ -52,12 +51,10 @@ impl WakeupTrace {
 
     /// Stop tracing; the wakeup-to-running latencies (µs) of the traced threads. Fails if the
     /// kernel dropped events (the pairs would be wrong) or if no wakeup was seen.
-    pub fn finish(mut self) -> Result<Histogram> {
+    pub fn finish(self) -> Result<Histogram> {
         self.write("tracing_on", "0")?;
         let text = std::fs::read_to_string(self.root.join("trace")).context("reading the trace (tracefs)")?;
         let lost = self.lost_events()?;
-        self.done = true;
-        self.reset();
         if lost > 0 {
             bail!("the kernel's trace buffer lost {lost} events while tracing {}: wakeup latencies not reported", self.comm);
         }
@@ -85,19 +82,14 @@ impl WakeupTrace {
         std::fs::write(&p, value).with_context(|| format!("writing {value:?} to {}", p.display()))
     }
 
-    /// Events off, filters cleared, buffer emptied (errors ignored: best effort on the way out).
-    fn reset(&self) {
-        for (f, v) in [("tracing_on", "0"), ("events/sched/sched_waking/enable", "0"), ("events/sched/sched_switch/enable", "0"),
-                       ("events/sched/sched_waking/filter", "0"), ("events/sched/sched_switch/filter", "0"), ("trace", "")] {
-            let _ = self.write(f, v);
-        }
-    }
 }
 
 impl Drop for WakeupTrace {
+    /// Events off, filters cleared, buffer emptied (errors ignored: best effort on the way out).
     fn drop(&mut self) {
-        if !self.done {
-            self.reset();
+        for (f, v) in [("tracing_on", "0"), ("events/sched/sched_waking/enable", "0"), ("events/sched/sched_switch/enable", "0"),
+                       ("events/sched/sched_waking/filter", "0"), ("events/sched/sched_switch/filter", "0"), ("trace", "")] {
+            let _ = self.write(f, v);
         }
     }
 }
@@ -128,8 +120,8 @@ fn parse_lost(stats: &str) -> u64 {
 
 /// One event of the text trace: (timestamp µs, event name, its fields).
 fn event(line: &str) -> Option<(u64, &str, &str)> {
-    for name in ["sched_waking", "sched_switch"] {
-        if let Some((head, fields)) = line.split_once(&format!(": {name}: ")) {
+    for (name, sep) in [("sched_waking", ": sched_waking: "), ("sched_switch", ": sched_switch: ")] {
+        if let Some((head, fields)) = line.split_once(sep) {
             let ts = head.split_whitespace().last()?;
             let (s, frac) = ts.split_once('.')?;
             if frac.len() != 6 {
