@@ -77,9 +77,13 @@ impl Policy for Heuristic {
         self.tasks.remove(pid)
     }
 
-    fn observe(&mut self, task: &Task, _notice: Notice, _now_ns: u64) {
+    fn observe(&mut self, task: &Task, notice: Notice, _now_ns: u64) {
         let (state, new) = self.tasks.entry(task.pid);
-        self.clock.observe(task, state, new);
+        self.clock.observe(task, state, new, notice);
+    }
+
+    fn follow_clock(&mut self, bpf_vtime_now: u64) {
+        self.clock.follow(bpf_vtime_now);
     }
 
     fn vtime_now(&self) -> u64 {

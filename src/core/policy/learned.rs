@@ -192,7 +192,11 @@ impl Policy for Learned<'_> {
             self.stats.standing_placements += u64::from(state.idle_prev && !new);
         }
         state.view.observe(task, now_ns);
-        self.clock.observe(task, &mut state.vtime, new);
+        self.clock.observe(task, &mut state.vtime, new, notice);
+    }
+
+    fn follow_clock(&mut self, bpf_vtime_now: u64) {
+        self.clock.follow(bpf_vtime_now);
     }
 
     fn vtime_now(&self) -> u64 {

@@ -116,6 +116,10 @@ pub trait Policy {
     /// The virtual clock the deadlines are given by (the BPF side bounds the deadlines of the
     /// tasks it re-queues around it).
     fn vtime_now(&self) -> u64;
+
+    /// Move the virtual clock to the BPF side's, which the runs of the tasks it re-queues move
+    /// (see [`vtime::VirtualClock::follow`]).
+    fn follow_clock(&mut self, bpf_vtime_now: u64);
 }
 
 /// Comm prefixes of unbound kernel threads that keep the system (and the sched_ext watchdog)

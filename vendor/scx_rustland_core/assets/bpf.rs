@@ -791,6 +791,12 @@ impl<'cb> BpfScheduler<'cb> {
         self.skel.maps.bss_data.as_mut().unwrap().usersched_vtime_now = vtime;
     }
 
+    // The BPF side's virtual clock, moved by the runs it charges to the tasks it re-queues: user
+    // space moves its own clock to it (see bpf_vtime_now in main.bpf.c).
+    pub fn bpf_vtime_now(&self) -> u64 {
+        self.skel.maps.bss_data.as_ref().unwrap().bpf_vtime_now
+    }
+
     // How long queued tasks waited for their decisions (see RL_WAIT_BUCKETS).
     pub fn decision_wait_hist(&mut self) -> [u64; RL_WAIT_BUCKETS] {
         self.skel.maps.bss_data.as_ref().unwrap().decision_wait_hist
