@@ -315,6 +315,10 @@ impl<'a, P: Policy> Scheduler<'a, P> {
     /// One scheduling pass: take every queued task, decide for it, dispatch it.
     fn schedule(&mut self) {
         while let Some(queued) = self.next_queued() {
+            // The BPF side's clock first: it moved it for a re-queued run before it queued the
+            // notice, and a run charged against our clock before it follows would be cut to the
+            // window ahead of it.
+            self.policy.follow_clock(self.bpf.bpf_vtime_now());
             // An exit notice, not a task: forget the pid now (a new task may get it).
             if queued.exited() {
                 self.counters.exit_notices_seen += 1;
@@ -347,9 +351,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
             self.count(&task, &ctx, &decision);
             self.dispatch(&queued, &decision);
         }
-        // Our clock, which the BPF side bounds the deadlines of the tasks it re-queues by; first
-        // moved to the BPF side's, which the runs of those tasks move (not our charges of them).
-        self.policy.follow_clock(self.bpf.bpf_vtime_now());
+        // Our clock, which the BPF side bounds the deadlines it sets by (with its own).
         self.bpf.set_vtime_now(self.policy.vtime_now());
         // Tell the BPF side we are done; it runs us again when tasks are queued. Must be called
         // on every pass, or the BPF side keeps waking us in a busy loop.

@@ -110,7 +110,8 @@ pub trait Policy {
 
     /// The BPF side ran or queued `task` by itself (`notice`: the idle fast path under our
     /// standing decision, or a re-queue at a slice end): keep the books — its virtual runtime,
-    /// its history — as if we had decided. `now_ns` as in [`Context::now_ns`].
+    /// its history — as if we had decided, except that a re-queued run does not move our clock
+    /// (the BPF side's does, see [`Policy::follow_clock`]). `now_ns` as in [`Context::now_ns`].
     fn observe(&mut self, task: &Task, notice: Notice, now_ns: u64);
 
     /// The virtual clock the deadlines are given by (the BPF side bounds the deadlines of the

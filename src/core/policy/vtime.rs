@@ -31,6 +31,12 @@ pub const RUNNABLE_LAG_SLICES: u64 = 16;
 /// gives the same credit (`FAST_PATH_CREDIT_SLICES` in its main.bpf.c).
 pub const WAKE_CREDIT_SLICES: u64 = 4;
 
+/// How far behind the clock a task the BPF side re-queued may be, in slices: the BPF side's own
+/// bound behind for the deadlines it re-queues (`REQUEUE_BEHIND_SLICES`; a test compares them).
+/// Our books for such a task follow its bound, not [`RUNNABLE_LAG_SLICES`]: lifted by ours, the
+/// task came back to us (at its next decision) ahead of where the BPF side had kept it.
+pub const REQUEUED_LAG_SLICES: u64 = 64;
+
 /// How far ahead of the clock a task's virtual runtime may be, in slices of its own CPU time
 /// (scaled by its weight, see [`VirtualClock::window`]). The BPF side bounds the deadlines it
 /// sets by the same amount (`REQUEUE_AHEAD_SLICES` in its main.bpf.c; a test compares them).
@@ -50,7 +56,9 @@ pub struct VirtualClock {
     /// The longest slice a policy may give (the learned slice can exceed the base slice when
     /// preemption bounds latency); bounds the learned deadline's window.
     max_slice_ns: u64,
-    /// The global virtual clock: the largest vruntime handed out so far. Monotonic.
+    /// The global virtual clock: the largest vruntime of the runs we charged and moved it by
+    /// (decided or placed), or the BPF side's clock if that is later ([`Self::follow`]).
+    /// Monotonic.
     vtime_now: u64,
 }
 
@@ -143,7 +151,7 @@ impl VirtualClock {
     pub fn observe(&mut self, task: &Task, state: &mut TaskVtime, new: bool, notice: Notice) {
         match notice {
             Notice::Placed => self.charge(task, state, new),
-            Notice::Requeued => self.charge_vruntime(task, state, new),
+            Notice::Requeued => self.charge_vruntime(task, state, new, REQUEUED_LAG_SLICES),
         }
     }
 
@@ -163,13 +171,14 @@ impl VirtualClock {
     /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation,
     /// and move the clock with it.
     fn charge(&mut self, task: &Task, state: &mut TaskVtime, new: bool) {
-        self.charge_vruntime(task, state, new);
+        self.charge_vruntime(task, state, new, RUNNABLE_LAG_SLICES);
         self.vtime_now = self.vtime_now.max(state.vruntime);
     }
 
-    /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation;
-    /// the clock stays where it is.
-    fn charge_vruntime(&self, task: &Task, state: &mut TaskVtime, new: bool) {
+    /// Charge the last burst to the task's vruntime, within the bounds that prevent starvation
+    /// (a task that stayed runnable falls at most `runnable_lag` slices behind); the clock stays
+    /// where it is.
+    fn charge_vruntime(&self, task: &Task, state: &mut TaskVtime, new: bool, runnable_lag: u64) {
         let slice = self.slice_ns;
         // A new task starts at the global clock: it gets no credit for time it did not exist.
         if new {
@@ -182,8 +191,9 @@ impl VirtualClock {
         // A task that slept keeps at most WAKE_CREDIT_SLICES of credit: otherwise a long sleeper
         // would come back with a huge lead and monopolise a CPU. One that stayed runnable is behind
         // because others ran ahead (a low-weight task moves the clock fast): lifting it to one
-        // slice would erase what nice means, so it keeps up to RUNNABLE_LAG_SLICES.
-        let lag = if task.flags & SCX_ENQ_WAKEUP != 0 { WAKE_CREDIT_SLICES } else { RUNNABLE_LAG_SLICES } * slice;
+        // slice would erase what nice means, so it keeps up to `runnable_lag`
+        // (RUNNABLE_LAG_SLICES; REQUEUED_LAG_SLICES for a run the BPF side re-queued).
+        let lag = if task.flags & SCX_ENQ_WAKEUP != 0 { WAKE_CREDIT_SLICES } else { runnable_lag } * slice;
         state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(lag));
         // And nobody runs more than 4 slices of its own CPU time ahead of the clock (low-weight
         // tasks age fast, so their window is wider in virtual time — a nice-10 task may fall
@@ -218,6 +228,7 @@ mod tests {
         assert_eq!(c_define(&src, "FAST_PATH_CREDIT_SLICES"), Ok(WAKE_CREDIT_SLICES));
         assert_eq!(c_define(&src, "REQUEUE_AHEAD_SLICES"), Ok(AHEAD_SLICES));
         assert_eq!(c_define(&src, "REQUEUE_MIN_WEIGHT"), Ok(MIN_WINDOW_WEIGHT));
+        assert_eq!(c_define(&src, "REQUEUE_BEHIND_SLICES"), Ok(REQUEUED_LAG_SLICES));
         // The reader itself: a wrong or missing value is an error, not a match.
         assert_eq!(c_define("#define\tX\t5\n#define Y 6", "X"), Ok(5));
         assert!(c_define("#define XY 5", "X").is_err());
@@ -245,6 +256,39 @@ mod tests {
         assert_eq!(c.vtime_now(), before + 2 * SLICE);
         c.follow(before);
         assert_eq!(c.vtime_now(), before + 2 * SLICE);
+    }
+
+    #[test]
+    fn a_requeued_run_is_charged_in_full_once_the_clock_has_followed_the_bpf_side() {
+        // The BPF side moved its clock for a run of 8 slices before it queued the notice. Charged
+        // against our old clock, the run would be cut to the window ahead (4 slices); charged
+        // after following, in full.
+        let run = task(1, "hog", 8 * SLICE, 8 * SLICE, 100);
+        let mut c = VirtualClock::new(SLICE);
+        let mut t = TaskVtime::default();
+        c.observe(&run, &mut t, true, Notice::Placed);
+        let start = t.vruntime;
+        let mut stale = c.clone();
+        let mut t_stale = t;
+        stale.observe(&run, &mut t_stale, false, Notice::Requeued);
+        assert_eq!(t_stale.vruntime, stale.vtime_now() + AHEAD_SLICES * SLICE, "cut to the window");
+        c.follow(start + 8 * SLICE);
+        c.observe(&run, &mut t, false, Notice::Requeued);
+        assert_eq!(t.vruntime, start + 8 * SLICE);
+    }
+
+    #[test]
+    fn a_requeued_task_falls_as_far_behind_as_the_bpf_side_lets_it_and_a_decided_one_less() {
+        let mut c = VirtualClock::new(SLICE);
+        let (mut lead, mut a, mut b) = (TaskVtime::default(), TaskVtime::default(), TaskVtime::default());
+        c.observe(&task(1, "a", 0, 0, 100), &mut a, true, Notice::Placed);
+        c.observe(&task(2, "b", 0, 0, 100), &mut b, true, Notice::Placed);
+        c.follow(100 * SLICE);
+        c.observe(&task(3, "lead", 0, 0, 100), &mut lead, true, Notice::Placed);
+        c.observe(&task(1, "a", 0, 0, 100), &mut a, false, Notice::Requeued);
+        assert_eq!(a.vruntime, (100 - REQUEUED_LAG_SLICES) * SLICE);
+        c.deadline(&task(2, "b", 0, 0, 100), &mut b, false);
+        assert_eq!(b.vruntime, (100 - RUNNABLE_LAG_SLICES) * SLICE);
     }
 
     #[test]

@@ -88,8 +88,8 @@ volatile u64 nr_queued;
 
 /*
  * Records that call the scheduler at once — tasks queued for a decision and
- * re-queue notices (user space's clock, which bounds the deadlines of re-queued
- * tasks, must follow them) — counted by the BPF side, and the number of them
+ * re-queue notices (see usersched_has_pending_tasks()) — counted by the BPF
+ * side, and the number of them
  * user space has taken from the ring, counted by user space
  * (BpfScheduler::dequeue_task()). Each has one writer, so their difference
  * never loses an update (nr_queued above is reset by user space when it finds
@@ -181,33 +181,35 @@ const volatile bool slice_timer;
 
 /*
  * User space's virtual clock (written by it after each scheduling pass): the
- * deadlines it gives stay within a few slices of it, and so do those
- * requeue_task() gives.
+ * deadlines it gives stay within a few slices of it. The deadlines the BPF
+ * side sets are bounded around vtime_clock(): the later of this one and the
+ * BPF side's own, below.
  */
 volatile u64 usersched_vtime_now;
 
 /*
- * The BPF side's reading of that clock, raised by the charges it makes itself
- * (requeue_task()): the lowest clock under which a re-queued deadline needs no
- * bound ahead. *Why:* user space's clock moves only when it has read the
- * notices, and with the slice timer ending slices every 1.5 ms it lagged: the
- * bound then took back what a task had just run (niced hogs sharing a CPU got
- * 6.9 and 23.1 where EEVDF gives 9.3). It is raised to a deadline less the
- * window ahead, never to a deadline: the first clock of the BPF side's own,
- * raised by the deadlines it handed out, ran seconds ahead (each re-queue
- * lifted it by a window that no run time paid for; re-queued tasks then
- * waited behind every new arrival). Deadlines are compared
- * with MAX(usersched_vtime_now, bpf_vtime_now); user space reads it after each
- * pass and moves its own clock to it (it does not move its clock by the runs
- * of re-queued tasks, which this clock counts). Raised without a lock: a raise
- * lost to a race is made good by the next re-queue.
+ * The BPF side's virtual clock, moved by the runs it charges at slice ends
+ * (keep_prev(), requeue_task(), raise_vtime_clock()): to the charged deadline
+ * less the window ahead, the lowest clock under which that deadline needs no
+ * bound ahead, but by no more than the run charged. User space reads it after
+ * each pass and moves its own clock to it; it does not move its clock by its
+ * own charges of the re-queued runs. *Why:* with user space's clock alone the
+ * bounds went wrong both ways once the slice timer ended slices every 1.5 ms.
+ * It lagged, as it moves only when user space has read the notices, and the
+ * bound ahead took back what a task had just run (niced hogs sharing a CPU got
+ * 6.9 and 23.1 where EEVDF gives 9.3); and it ran ahead, as user space lifts a
+ * task that fell behind and the BPF side does not, until the bound behind
+ * lifted both hogs to one floor (4.4-7.3). Never raised to a deadline itself:
+ * a first clock of the BPF side's own, raised by the deadlines it handed out,
+ * ran seconds ahead (each re-queue lifted it by a window that no run time paid
+ * for; re-queued tasks then waited behind every new arrival).
  */
 volatile u64 bpf_vtime_now;
 
 /*
  * A re-queued task's deadline is at most 4 base slices of its own run time,
  * scaled by its weight (never by less than 10, so that a nice-19 task does
- * not wait for 66 of everyone else's), ahead of that clock, as user space
+ * not wait for 66 of everyone else's), ahead of vtime_clock(), as user space
  * bounds the deadlines it gives (scx_mimic: vtime.rs, whose tests compare the
  * values); and at most 64 base slices behind it. User space lets a runnable
  * task fall 16 behind, but a nice-10 task that runs one 4 ms tick moves 36 ms
@@ -222,7 +224,7 @@ volatile u64 bpf_vtime_now;
 #define REQUEUE_MIN_WEIGHT	10
 
 /*
- * How far behind user space's clock a fast-path deadline may be
+ * How far behind vtime_clock() a fast-path deadline may be
  * (wakeup_deadline()): scx_mimic's WAKE_CREDIT_SLICES.
  */
 #define FAST_PATH_CREDIT_SLICES	4
@@ -355,9 +357,11 @@ struct task_ctx {
 
 	/*
 	 * Set by ops.dispatch() when the task's slice ended and it did not keep
-	 * its CPU: its next enqueue re-queues it with deadline requeue_vtime.
+	 * its CPU: its next enqueue re-queues it with deadline requeue_vtime,
+	 * of which requeue_charge is the run just charged.
 	 */
 	u64 requeue_vtime;
+	u64 requeue_charge;
 	bool requeue;
 
 	/*
@@ -616,7 +620,8 @@ static bool usersched_has_pending_tasks(void)
 	 * then every record is a task to decide. Re-queue notices do call it:
 	 * left waiting, user space's clock stood still while two tasks took
 	 * turns on a CPU, their re-queued deadlines were clamped to it, and
-	 * nice 0:5 measured 2.42 where EEVDF gives 3.06.
+	 * nice 0:5 measured 2.42 where EEVDF gives 3.06 (before bpf_vtime_now;
+	 * whether they still need to call it is not measured).
 	 */
 	if ((s64)(nr_calls_sent - nr_calls_received) > 0)
 		return true;
@@ -1021,15 +1026,28 @@ static u64 ahead_window(const struct task_struct *p)
 }
 
 /*
- * @p's run was charged to @deadline by the BPF side: move the clock so that
- * @deadline is within the window ahead of it (see bpf_vtime_now).
+ * The BPF side charged @charge of @p's run to its deadline, now @deadline:
+ * move the clock so that @deadline is within the window ahead of it — but by
+ * no more than the charge (and one window): a deadline can be ahead of the
+ * task's virtual runtime by more than the window (the model's slices reach
+ * 20 ms), and a clock raised to it would move by time nobody ran.
+ * Monotonic: a raise that another CPU's larger one beat is dropped.
  */
-static void raise_vtime_clock(const struct task_struct *p, u64 deadline)
+static void raise_vtime_clock(const struct task_struct *p, u64 deadline,
+			      u64 charge)
 {
-	u64 ahead = ahead_window(p);
+	u64 ahead = ahead_window(p), target, old;
+	int i;
 
-	if (deadline > ahead && deadline - ahead > bpf_vtime_now)
-		bpf_vtime_now = deadline - ahead;
+	if (deadline <= ahead)
+		return;
+	target = MIN(deadline - ahead, vtime_clock() + MIN(charge, ahead));
+	for (i = 0; i < 4; i++) {
+		old = bpf_vtime_now;
+		if (target <= old ||
+		    __sync_val_compare_and_swap(&bpf_vtime_now, old, target) == old)
+			return;
+	}
 }
 
 static u64 clock_bounded_deadline(const struct task_struct *p, u64 deadline,
@@ -1050,7 +1068,9 @@ static u64 clock_bounded_deadline(const struct task_struct *p, u64 deadline,
  * then brought to the present as user space would at a wakeup — at most
  * FAST_PATH_CREDIT_SLICES base slices behind its clock (the credit a sleeper
  * keeps there: scx_mimic's WAKE_CREDIT_SLICES) and at most 4 base slices of
- * its own run time ahead (as for a re-queue). *Why:* left as it was, a task
+ * its own run time ahead (the re-queue's bound). It does not move the clock:
+ * user space charges a placed task's run with the placement notice and moves
+ * its own clock by it. *Why:* left as it was, a task
  * that had slept long kept a deadline far in the past, so no waking task could
  * preempt it and it kept its CPU at every slice end (mixed's probe p99 rose to
  * 3.2x EEVDF's); and uncharged, a task that ran for long between short sleeps
@@ -1476,7 +1496,7 @@ static bool requeue_task(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	 * and those user space gives must be comparable. The clock first moves
 	 * with the run just charged, so the bound ahead takes none of it back.
 	 */
-	raise_vtime_clock(p, tctx->requeue_vtime);
+	raise_vtime_clock(p, tctx->requeue_vtime, tctx->requeue_charge);
 	deadline = clock_bounded_deadline(p, tctx->requeue_vtime,
 					  REQUEUE_BEHIND_SLICES);
 
@@ -1641,9 +1661,11 @@ static u64 advanced_deadline(const struct task_struct *prev,
 			     const struct task_ctx *tctx, u64 now)
 {
 	u64 weight = prev->scx.weight ? prev->scx.weight : 1;
+	u64 since = MAX(tctx->deadline_at, tctx->start_ts);
 
+	/* deadline_at may be stamped by another CPU's clock, a little later */
 	return prev->scx.dsq_vtime +
-	       (now - MAX(tctx->deadline_at, tctx->start_ts)) * 100 / weight;
+	       (now > since ? now - since : 0) * 100 / weight;
 }
 
 /*
@@ -1669,6 +1691,7 @@ static bool keep_prev(struct task_struct *prev, struct task_ctx *tctx,
 	if (deadline > head)
 		return false;
 
+	raise_vtime_clock(prev, deadline, deadline - prev->scx.dsq_vtime);
 	scx_bpf_task_set_dsq_vtime(prev, deadline);
 	scx_bpf_task_set_slice(prev, slice_ns);
 	tctx->deadline_at = now;
@@ -1713,6 +1736,7 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 			deadline = advanced_deadline(prev, prev_ctx, now);
 			prev_ctx->requeue = requeue_expired;
 			prev_ctx->requeue_vtime = deadline;
+			prev_ctx->requeue_charge = deadline - prev->scx.dsq_vtime;
 		}
 	}
 
