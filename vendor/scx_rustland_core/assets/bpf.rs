@@ -93,7 +93,9 @@ pub struct Extensions {
     pub keep_earliest: bool,
     /// At a slice end where another task's deadline is earlier, put the expiring task back in
     /// line on the BPF side (deadline advanced by its run time, the base slice) and queue a
-    /// notice (`QueuedTask::requeued`) instead of sending it through user space.
+    /// notice (`QueuedTask::requeued`) instead of sending it through user space. The deadline
+    /// is bounded around the later of user space's clock (`set_vtime_now`) and the BPF side's
+    /// (`bpf_vtime_now`), which user space should follow.
     pub requeue_expired: bool,
     /// End a slice on time when a task waits (a per-CPU timer armed when a task starts
     /// running), instead of at the next scheduler tick (4 ms at HZ=250).
@@ -786,13 +788,13 @@ impl<'cb> BpfScheduler<'cb> {
     }
 
     // Tell the BPF side user space's virtual clock: re-queued tasks (Extensions::requeue_expired)
-    // get deadlines within the bounds user space keeps around it.
+    // get deadlines within bounds around the later of it and bpf_vtime_now().
     pub fn set_vtime_now(&mut self, vtime: u64) {
         self.skel.maps.bss_data.as_mut().unwrap().usersched_vtime_now = vtime;
     }
 
-    // The BPF side's virtual clock, moved by the runs it charges to the tasks it re-queues: user
-    // space moves its own clock to it (see bpf_vtime_now in main.bpf.c).
+    // The BPF side's virtual clock, moved by the runs it charges at slice ends (kept and re-queued
+    // tasks): user space moves its own clock to it (see bpf_vtime_now in main.bpf.c).
     pub fn bpf_vtime_now(&self) -> u64 {
         self.skel.maps.bss_data.as_ref().unwrap().bpf_vtime_now
     }
