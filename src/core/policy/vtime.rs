@@ -22,7 +22,8 @@ pub const MIN_WINDOW_WEIGHT: u64 = 10;
 pub const RUNNABLE_LAG_SLICES: u64 = 16;
 
 /// How far behind the clock a task that woke up may be, in slices: the credit a sleeper keeps.
-/// Our clock is the largest vruntime handed out, not EEVDF's average, so a waking task lifted
+/// Our clock runs with the front-runner (see [`VirtualClock::vtime_now`]), not at EEVDF's
+/// average, so a waking task lifted
 /// to one slice behind it still came after a CPU hog that trailed the front-runner, and a
 /// latency-bound task waited for ticks (cyclictest under two hogs, one boot, 2026-11-29: p50
 /// 6.3–7.1 ms with one slice, 3.1–3.3 ms with four, heuristic and model alike; a probe waking
@@ -57,8 +58,8 @@ pub struct VirtualClock {
     /// preemption bounds latency); bounds the learned deadline's window.
     max_slice_ns: u64,
     /// The global virtual clock: the largest vruntime of the runs we charged and moved it by
-    /// (decided or placed), or the BPF side's clock if that is later ([`Self::follow`]).
-    /// Monotonic.
+    /// (decided or placed), or the BPF side's clock if that is later ([`Self::follow`]; its
+    /// clock moves with the deadlines of the tasks it re-queues, less a window). Monotonic.
     vtime_now: u64,
 }
 
@@ -79,9 +80,10 @@ impl VirtualClock {
         self.max_slice_ns
     }
 
-    /// EEVDF's eligibility, approximated: the task is behind the clock. Our clock is the
-    /// largest vruntime handed out, not EEVDF's weighted average, so what is not eligible is the
-    /// front-runner (and a new task, which starts at the clock).
+    /// EEVDF's eligibility, approximated: the task is behind the clock. Our clock runs with the
+    /// front-runner (the largest vruntime we charged, or the BPF side's clock), not at EEVDF's
+    /// weighted average, so what is not eligible is the front-runner (and a new task, which
+    /// starts at the clock).
     pub fn eligible(&self, state: &TaskVtime) -> bool {
         state.vruntime < self.vtime_now
     }
@@ -96,7 +98,8 @@ impl VirtualClock {
         self.slice_ns
     }
 
-    /// The global virtual clock.
+    /// The global virtual clock: the largest vruntime we charged and moved it by, or the BPF
+    /// side's clock if that is later ([`Self::follow`]).
     pub fn vtime_now(&self) -> u64 {
         self.vtime_now
     }
