@@ -130,8 +130,9 @@ pub trait Policy {
 const CRITICAL_COMM_PREFIXES: &[&[u8]] = &[b"kworker/", b"rcu_", b"kswapd", b"khugepaged", b"kcompactd"];
 
 /// Whether a task should jump the queue: a kernel thread (the kernel's PF_KTHREAD, which no
-/// process can set) of one of the kinds in [`CRITICAL_COMM_PREFIXES`]. The name alone grants
-/// nothing: any process can call itself "kworker/0:1".
+/// process can set) of one of the kinds in `CRITICAL_COMM_PREFIXES` (kworker/, rcu_, kswapd,
+/// khugepaged, kcompactd). The name alone grants nothing: any process can call itself
+/// "kworker/0:1".
 pub fn is_critical(task: &Task) -> bool {
     task.kthread && may_be_critical(task.comm_bytes())
 }

@@ -11,7 +11,7 @@ use super::{is_critical, Notice};
 use crate::features::SCX_ENQ_WAKEUP;
 use crate::task::{Task, WEIGHT_NICE0};
 
-/// The smallest weight the virtual-time windows are scaled by (see [`VirtualClock::window`]).
+/// The smallest weight the virtual-time windows are scaled by (see `VirtualClock::window`).
 pub const MIN_WINDOW_WEIGHT: u64 = 10;
 
 /// How far behind the clock a task that stayed runnable may be, in slices. It must be wide
@@ -39,7 +39,7 @@ pub const WAKE_CREDIT_SLICES: u64 = 4;
 pub const REQUEUED_LAG_SLICES: u64 = 64;
 
 /// How far ahead of the clock a task's virtual runtime may be, in slices of its own CPU time
-/// (scaled by its weight, see [`VirtualClock::window`]). The BPF side bounds the deadlines it
+/// (scaled by its weight, see `VirtualClock::window`). The BPF side bounds the deadlines it
 /// sets by the same amount (`REQUEUE_AHEAD_SLICES` in its main.bpf.c; a test compares them).
 pub const AHEAD_SLICES: u64 = 4;
 
