@@ -283,11 +283,10 @@ mod tests {
     #[test]
     fn a_requeued_task_falls_as_far_behind_as_the_bpf_side_lets_it_and_a_decided_one_less() {
         let mut c = VirtualClock::new(SLICE);
-        let (mut lead, mut a, mut b) = (TaskVtime::default(), TaskVtime::default(), TaskVtime::default());
+        let (mut a, mut b) = (TaskVtime::default(), TaskVtime::default());
         c.observe(&task(1, "a", 0, 0, 100), &mut a, true, Notice::Placed);
         c.observe(&task(2, "b", 0, 0, 100), &mut b, true, Notice::Placed);
         c.follow(100 * SLICE);
-        c.observe(&task(3, "lead", 0, 0, 100), &mut lead, true, Notice::Placed);
         c.observe(&task(1, "a", 0, 0, 100), &mut a, false, Notice::Requeued);
         assert_eq!(a.vruntime, (100 - REQUEUED_LAG_SLICES) * SLICE);
         c.deadline(&task(2, "b", 0, 0, 100), &mut b, false);

@@ -81,7 +81,6 @@ impl WakeupTrace {
         let p = self.root.join(file);
         std::fs::write(&p, value).with_context(|| format!("writing {value:?} to {}", p.display()))
     }
-
 }
 
 impl Drop for WakeupTrace {

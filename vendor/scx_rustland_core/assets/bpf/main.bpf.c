@@ -1005,9 +1005,8 @@ static bool can_direct_dispatch(s32 cpu)
 static void notify_placed(struct task_struct *p, s32 cpu);
 
 /*
- * @deadline kept within the bounds around the clock (vtime_clock()), so that
- * deadlines the BPF side sets and those user space gives stay comparable: at
- * most @behind_slices base slices behind it, at most ahead_window() ahead.
+ * The clock deadlines are bounded around: the later of user space's and the
+ * BPF side's (see bpf_vtime_now).
  */
 static u64 vtime_clock(void)
 {
@@ -1050,6 +1049,11 @@ static void raise_vtime_clock(const struct task_struct *p, u64 deadline,
 	}
 }
 
+/*
+ * @deadline kept within the bounds around the clock (vtime_clock()), so that
+ * deadlines the BPF side sets and those user space gives stay comparable: at
+ * most @behind_slices base slices behind it, at most ahead_window() ahead.
+ */
 static u64 clock_bounded_deadline(const struct task_struct *p, u64 deadline,
 				  u64 behind_slices)
 {
