@@ -167,6 +167,11 @@ pub fn markdown(raw: &Raw, rows: &[Row], env: &serde_json::Value) -> String {
         let _ = writeln!(md, "- **TCG: the guest is emulated, so absolute numbers are emulated too** (both vCPUs share one host \
                               thread); compare the ratios, not the values, with native runs.");
     }
+    if env["vm"]["icount"] == true {
+        let _ = writeln!(md, "- **The guest's clock counted instructions** (QEMU `-icount shift=auto,sleep=on`, `--icount`): \
+                              timers fire on time, and a duration is the instructions run, not the host time their \
+                              emulation took; compare with runs of the same clock only.");
+    }
     let _ = writeln!(md, "\nEach cell: median [min–max] and, in bold, the ratio to EEVDF's median \
                           (for latency and time lower is better; for jobs/s higher is better).\n");
     let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
@@ -389,6 +394,9 @@ mod tests {
         let md = markdown(&raw(vec![]), &rows, &serde_json::json!({"vm": {"accel": "tcg"}}));
         assert!(md.contains("| messaging | time (s) | 2.000 [1.900–2.100] **1.00×** | 2.300 [2.200–2.400] **1.15×** |"), "{md}");
         assert!(md.contains("absolute numbers are emulated"));
+        assert!(!md.contains("counted instructions"), "{md}");
+        let md = markdown(&raw(vec![]), &rows, &serde_json::json!({"vm": {"accel": "tcg", "icount": true}}));
+        assert!(md.contains("The guest's clock counted instructions"), "{md}");
     }
 
     fn row(bench: &str, metric: &str, cells: &[(&str, f64, f64)]) -> Row {

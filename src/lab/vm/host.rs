@@ -16,6 +16,12 @@
 //!   race impossible. On a 2-core host it also leaves a core for the host.
 //! * If a boot still ends with rc=255 before our command printed its start marker, we retry it
 //!   once and say so.
+//! * Under TCG the guest's clock is the host's, and round-robin TCG delivers a vCPU's timer
+//!   interrupt only when the loop next runs that vCPU: measured (2026-11-30, cyclictest under two
+//!   CPU hogs), its timers fired 1.4–3.3 ms late at the median, later under a scheduler that
+//!   makes the vCPUs exit less often. `-icount shift=auto,sleep=on` (`VmConfig::icount`) makes
+//!   the guest's clock count instructions: timers fire on their instruction (2 µs late at the
+//!   median), and a duration is the work done, not the host time it took to emulate.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -126,6 +132,19 @@ pub struct VmConfig {
     pub rw_dirs: Vec<PathBuf>,
     /// Where the KVM verdict is cached (a run that meets a KVM error records it there).
     pub kvm_cache: Option<PathBuf>,
+    /// Under TCG, a guest clock that counts instructions (see the module comment); ignored
+    /// under KVM.
+    pub icount: bool,
+}
+
+/// QEMU's options for TCG: round-robin on one thread (see the module comment), and the
+/// instruction-counted clock when asked.
+pub fn tcg_qemu_opts(icount: bool) -> String {
+    if icount {
+        "-accel tcg,thread=single -icount shift=auto,sleep=on".into()
+    } else {
+        "-accel tcg,thread=single".into()
+    }
 }
 
 /// The vng command line for one boot.
@@ -134,7 +153,7 @@ pub fn vng_args(cfg: &VmConfig, guest_cmd: &str) -> Vec<String> {
     if cfg.accel == Accel::Tcg {
         a.push("--disable-kvm".to_string());
         // See the module comment: multi-threaded TCG races with kernel live patching.
-        a.push("--qemu-opts=-accel tcg,thread=single".to_string());
+        a.push(format!("--qemu-opts={}", tcg_qemu_opts(cfg.icount)));
     }
     // Kernel messages on the console: kept in console.log, shown only with VM_VERBOSE.
     a.push("-v".into());
@@ -449,7 +468,7 @@ pub mod testing {
         fs::write(&vng, format!("#!/bin/sh\n{script}\n")).unwrap();
         fs::set_permissions(&vng, fs::Permissions::from_mode(0o755)).unwrap();
         let cfg = VmConfig { vng, kernel: KernelInfo { image: "/k/vmlinuz".into(), ..Default::default() }, accel: Accel::Kvm, cpus: 2, mem: "2G".into(), rw_dirs: vec![],
-                             kvm_cache: None };
+                             kvm_cache: None, icount: false };
         (cfg, dir)
     }
 
@@ -467,12 +486,18 @@ mod tests {
     #[test]
     fn tcg_boot_disables_kvm_and_forces_9p() {
         let cfg = VmConfig { vng: "vng".into(), kernel: kernel(), accel: Accel::Tcg, cpus: 2,
-                             mem: "2G".into(), rw_dirs: vec!["/r".into()], kvm_cache: None };
+                             mem: "2G".into(), rw_dirs: vec!["/r".into()], kvm_cache: None, icount: false };
         let a = vng_args(&cfg, "true");
         assert_eq!(a, ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single", "-v", "--force-9p", "-m", "2G", "-p", "2", "-r", "/k/vmlinuz", "--rwdir=/r", "--", "true"]);
-        let kvm = VmConfig { accel: Accel::Kvm, ..cfg };
+        let kvm = VmConfig { accel: Accel::Kvm, ..cfg.clone() };
         let a = vng_args(&kvm, "true");
         assert!(!a.iter().any(|x| x.contains("kvm") || x.contains("tcg")), "{a:?}");
+        // The instruction-counted clock: under TCG only.
+        let icount = VmConfig { icount: true, ..cfg };
+        let a = vng_args(&icount, "true");
+        assert_eq!(a[1], "--qemu-opts=-accel tcg,thread=single -icount shift=auto,sleep=on");
+        let a = vng_args(&VmConfig { accel: Accel::Kvm, ..icount }, "true");
+        assert!(!a.iter().any(|x| x.contains("icount")), "{a:?}");
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::Boo
         "vm": {
             "accel_requested": requested,
             "accel": outcome.accel,
+            "icount": vm.icount && outcome.accel == Accel::Tcg,
             "cpus": vm.cpus,
             "mem": vm.mem,
             "vng": vm.vng,
@@ -139,6 +140,9 @@ fn print_vm_lines(r: &serde_json::Value) {
              vm["cpus"], vm["mem"].as_str().unwrap_or("?"), vm["wall_s"].as_f64().unwrap_or(0.0), vm["boot_attempts"]);
     if vm["accel"] == "tcg" {
         println!("         (TCG: software emulation; timings are emulated, not native)");
+    }
+    if vm["icount"] == true {
+        println!("         (icount: the guest's clock counts instructions, not host time)");
     }
 }
 

@@ -31,6 +31,12 @@ pub struct VmOpts {
     /// count as output.
     #[arg(long, env = "VM_SILENCE_LIMIT", value_name = "SECS", default_value_t = 300)]
     pub silence_limit: u64,
+    /// Under TCG, let the guest's clock count instructions (QEMU `-icount shift=auto,sleep=on`)
+    /// instead of following the host's: timers fire on time (round-robin TCG otherwise delivers
+    /// them when it next runs their vCPU, milliseconds late), and a duration measures the
+    /// instructions run, not the host time their emulation took. Ignored under KVM.
+    #[arg(long, env = "VM_ICOUNT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub icount: bool,
 }
 
 impl VmOpts {
@@ -46,8 +52,12 @@ impl VmOpts {
             mem: self.mem.clone(),
             rw_dirs: Vec::new(),
             kvm_cache: Some(cache.clone()),
+            icount: self.icount,
         };
         cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
+        if cfg.icount && cfg.accel == Accel::Kvm {
+            log::warn!("--icount applies to TCG emulation only: ignored under KVM");
+        }
         Ok(cfg)
     }
 
