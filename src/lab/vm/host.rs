@@ -16,11 +16,11 @@
 //!   race impossible. On a 2-core host it also leaves a core for the host.
 //! * If a boot still ends with rc=255 before our command printed its start marker, we retry it
 //!   once and say so.
-//! * Under TCG the guest's clock is the host's, and round-robin TCG delivers a vCPU's timer
-//!   interrupt only when the loop next runs that vCPU: measured (2026-11-30, cyclictest under two
-//!   CPU hogs), its timers fired 1.4–3.3 ms late at the median, later under a scheduler that
-//!   makes the vCPUs exit less often. `-icount shift=auto,sleep=on` (`VmConfig::icount`) makes
-//!   the guest's clock count instructions: timers fire on their instruction (2 µs late at the
+//! * Under TCG the guest's clock is the host's, and timer interrupts arrive late, in steps of
+//!   about a millisecond (round-robin TCG runs one vCPU at a time): measured (2026-11-30,
+//!   cyclictest under two CPU hogs), its timers fired 1.4–3.3 ms late at the median (EEVDF
+//!   1.4–1.7, scx_mimic 2.4–3.3). `-icount shift=auto,sleep=on` (`VmConfig::icount`) makes the
+//!   guest's clock count instructions: timers fire on their instruction (2 µs late at the
 //!   median), and a duration is the work done, not the host time it took to emulate.
 
 use std::collections::BTreeMap;

@@ -32,9 +32,9 @@ pub struct VmOpts {
     #[arg(long, env = "VM_SILENCE_LIMIT", value_name = "SECS", default_value_t = 300)]
     pub silence_limit: u64,
     /// Under TCG, let the guest's clock count instructions (QEMU `-icount shift=auto,sleep=on`)
-    /// instead of following the host's: timers fire on time (round-robin TCG otherwise delivers
-    /// them when it next runs their vCPU, milliseconds late), and a duration measures the
-    /// instructions run, not the host time their emulation took. Ignored under KVM.
+    /// instead of following the host's: timers fire on time (otherwise TCG delivers them
+    /// milliseconds late), and a duration measures the instructions run, not the host time their
+    /// emulation took. Ignored under KVM.
     #[arg(long, env = "VM_ICOUNT", value_parser = clap::builder::BoolishValueParser::new())]
     pub icount: bool,
 }
