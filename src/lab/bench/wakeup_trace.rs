@@ -6,6 +6,10 @@
 //! itself arrives late — measured (2026-11-30): EEVDF ran the woken thread 71–83 µs (p50) after
 //! its wakeup, yet cyclictest reported 2.2–3.5 ms p50 under EEVDF too — so cyclictest's figure is
 //! mostly the emulator's, and the part a scheduler decides is this one.
+//!
+//! The other part is measured too: how late each of the thread's sleep timers fired
+//! (`hrtimer_start` of an `hrtimer_wakeup` timer by the thread, to its `hrtimer_expire_entry`),
+//! so that a run shows how much of cyclictest's figure is the timer and how much the scheduler.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -22,11 +26,29 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 /// switch out), well under this; a loss is still counted and fails the run.
 const BUFFER_KB: u32 = 8192;
 
+/// The trace events turned on, each with the filter that keeps it to the traced threads (none:
+/// a timer expires in whatever context the interrupt found, so its events are paired by timer).
+const EVENTS: [(&str, &str); 4] = [
+    ("sched/sched_waking", "comm == \"{comm}\""),
+    ("sched/sched_switch", "next_comm == \"{comm}\" || prev_comm == \"{comm}\""),
+    ("timer/hrtimer_start", "comm == \"{comm}\""),
+    ("timer/hrtimer_expire_entry", ""),
+];
+
 /// Tracing of one command name's wakeups, on from [`WakeupTrace::start`] until it is dropped
 /// ([`WakeupTrace::finish`] reads the trace first): dropping it turns tracing off and resets it.
 pub struct WakeupTrace {
     root: PathBuf,
     comm: String,
+}
+
+/// What one traced run measured, µs.
+pub struct Traced {
+    /// From each wakeup to the switch that ran the thread: the scheduler's part.
+    pub wake_to_run: Histogram,
+    /// How late each of the thread's sleep timers fired past its expiry; `None` when the thread
+    /// slept on no timer.
+    pub timer_late: Option<Histogram>,
 }
 
 impl WakeupTrace {
@@ -41,17 +63,20 @@ impl WakeupTrace {
         t.write("tracing_on", "0")?;
         t.write("trace", "")?;
         t.write("buffer_size_kb", &BUFFER_KB.to_string())?;
-        t.write("events/sched/sched_waking/filter", &format!("comm == \"{comm}\""))?;
-        t.write("events/sched/sched_switch/filter", &format!("next_comm == \"{comm}\" || prev_comm == \"{comm}\""))?;
-        t.write("events/sched/sched_waking/enable", "1")?;
-        t.write("events/sched/sched_switch/enable", "1")?;
+        for (event, filter) in EVENTS {
+            if !filter.is_empty() {
+                t.write(&format!("events/{event}/filter"), &filter.replace("{comm}", comm))?;
+            }
+            t.write(&format!("events/{event}/enable"), "1")?;
+        }
         t.write("tracing_on", "1")?;
         Ok(t)
     }
 
-    /// Stop tracing; the wakeup-to-running latencies (µs) of the traced threads. Fails if the
-    /// kernel dropped events (the pairs would be wrong) or if no wakeup was seen.
-    pub fn finish(self) -> Result<Histogram> {
+    /// Stop tracing; the wakeup-to-running latencies and the timer lateness (µs) of the traced
+    /// threads. Fails if the kernel dropped events (the pairs would be wrong) or if no wakeup was
+    /// seen.
+    pub fn finish(self) -> Result<Traced> {
         self.write("tracing_on", "0")?;
         let text = std::fs::read_to_string(self.root.join("trace")).context("reading the trace (tracefs)")?;
         let lost = self.lost_events()?;
@@ -62,7 +87,11 @@ impl WakeupTrace {
         if lat.is_empty() {
             bail!("no wakeup of a thread named {} was traced ({} bytes of trace)", self.comm, text.len());
         }
-        Ok(Histogram::from_samples(&lat, 1))
+        let late = timer_late_us(&text);
+        Ok(Traced {
+            wake_to_run: Histogram::from_samples(&lat, 1),
+            timer_late: (!late.is_empty()).then(|| Histogram::from_samples(&late, 1)),
+        })
     }
 
     /// Events the kernel overwrote or dropped, summed over the CPUs.
@@ -86,10 +115,12 @@ impl WakeupTrace {
 impl Drop for WakeupTrace {
     /// Events off, filters cleared, buffer emptied (errors ignored: best effort on the way out).
     fn drop(&mut self) {
-        for (f, v) in [("tracing_on", "0"), ("events/sched/sched_waking/enable", "0"), ("events/sched/sched_switch/enable", "0"),
-                       ("events/sched/sched_waking/filter", "0"), ("events/sched/sched_switch/filter", "0"), ("trace", "")] {
-            let _ = self.write(f, v);
+        let _ = self.write("tracing_on", "0");
+        for (event, _) in EVENTS {
+            let _ = self.write(&format!("events/{event}/enable"), "0");
+            let _ = self.write(&format!("events/{event}/filter"), "0");
         }
+        let _ = self.write("trace", "");
     }
 }
 
@@ -119,7 +150,8 @@ fn parse_lost(stats: &str) -> u64 {
 
 /// One event of the text trace: (timestamp µs, event name, its fields).
 fn event(line: &str) -> Option<(u64, &str, &str)> {
-    for (name, sep) in [("sched_waking", ": sched_waking: "), ("sched_switch", ": sched_switch: ")] {
+    for (name, sep) in [("sched_waking", ": sched_waking: "), ("sched_switch", ": sched_switch: "),
+                        ("hrtimer_start", ": hrtimer_start: "), ("hrtimer_expire_entry", ": hrtimer_expire_entry: ")] {
         if let Some((head, fields)) = line.split_once(sep) {
             let ts = head.split_whitespace().last()?;
             let (s, frac) = ts.split_once('.')?;
@@ -164,6 +196,33 @@ pub fn wake_to_run_us(trace: &str) -> Vec<u64> {
                 if let Some(w) = waking.remove(pid) {
                     out.push(ts.saturating_sub(w));
                 }
+            }
+        }
+    }
+    out
+}
+
+/// How late (µs) each sleep timer fired in a text trace of `hrtimer_start` and
+/// `hrtimer_expire_entry`: a timer of function `hrtimer_wakeup` (a thread's sleep), from the
+/// `expires` of its latest start (the hard expiry, slack included) to the `now` of its expiry,
+/// both on the timer's own clock. Timers of other functions (the tick, a scheduler's) and
+/// expiries of timers not seen starting are left out.
+pub fn timer_late_us(trace: &str) -> Vec<u64> {
+    let mut armed: HashMap<&str, u64> = HashMap::new();
+    let mut out = Vec::new();
+    for (_, name, fields) in trace.lines().filter_map(event) {
+        if field(fields, "function") != Some("hrtimer_wakeup") {
+            continue;
+        }
+        let Some(timer) = field(fields, "hrtimer") else { continue };
+        if name == "hrtimer_start" {
+            if let Some(expires) = field(fields, "expires").and_then(|v| v.parse::<u64>().ok()) {
+                armed.insert(timer, expires);
+            }
+        } else if name == "hrtimer_expire_entry" {
+            let now = field(fields, "now").and_then(|v| v.parse::<u64>().ok());
+            if let (Some(now), Some(expires)) = (now, armed.remove(timer)) {
+                out.push(now.saturating_sub(expires) / 1000);
             }
         }
     }
@@ -224,6 +283,35 @@ mod tests {
         ].join("\n");
         assert_eq!(wake_to_run_us(&t), vec![400]);
         assert!(wake_to_run_us("").is_empty());
+    }
+
+    fn start(ts: &str, timer: &str, function: &str, expires: u64) -> String {
+        format!("      cyclictest-168     [001] d..1.  {ts}: hrtimer_start: hrtimer={timer} function={function} expires={expires} softexpires={} mode=REL was_armed=0",
+                expires - 50_000)
+    }
+    fn expire(ts: &str, timer: &str, function: &str, now: u64) -> String {
+        format!("   stress-ng-cpu-166     [001] dNh..  {ts}: hrtimer_expire_entry: hrtimer={timer} function={function} now={now}")
+    }
+
+    #[test]
+    fn a_sleep_timer_is_late_from_its_latest_expiry_to_when_it_fired() {
+        let t = [
+            start("31.000000", "00000000aaaa", "hrtimer_wakeup", 31_001_000_000),
+            // The tick, started in the same context: not a sleep, left out.
+            start("31.000001", "00000000cccc", "tick_nohz_handler", 31_004_000_000),
+            // Another thread's timer firing first: paired by timer, not by order.
+            expire("31.000900", "00000000bbbb", "hrtimer_wakeup", 31_000_900_000),
+            expire("31.003300", "00000000aaaa", "hrtimer_wakeup", 31_003_250_000),
+            expire("31.004000", "00000000cccc", "tick_nohz_handler", 31_004_000_000),
+            // Started again (a new sleep) before it fired: the latest expiry counts; and a
+            // timer that fired early (its soft expiry) is 0 late, not negative.
+            start("31.010000", "00000000aaaa", "hrtimer_wakeup", 31_011_000_000),
+            start("31.010100", "00000000aaaa", "hrtimer_wakeup", 31_012_000_000),
+            expire("31.011990", "00000000aaaa", "hrtimer_wakeup", 31_011_990_000),
+        ].join("\n");
+        assert_eq!(timer_late_us(&t), vec![2250, 0]);
+        // The wakeup pairs do not mistake timer events for theirs.
+        assert!(wake_to_run_us(&t).is_empty());
     }
 
     #[test]
