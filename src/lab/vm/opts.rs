@@ -35,8 +35,36 @@ pub struct VmOpts {
     /// instead of following the host's: timers fire on time (otherwise TCG delivers them
     /// milliseconds late), and a duration measures the instructions run, not the host time their
     /// emulation took. Ignored under KVM.
-    #[arg(long, env = "VM_ICOUNT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = "VM_ICOUNT", value_parser = on_off)]
     pub icount: bool,
+}
+
+/// A yes/no from the environment: 1/0, true/false, yes/no, on/off (any case); empty is no, as
+/// an unset variable.
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" | "n" | "f" => Ok(false),
+        "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
+        other => Err(format!("{other:?} is not yes or no (1/0, true/false, yes/no, on/off)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_yes_no_variable_reads_like_a_shell_user_means_it() {
+        for v in ["1", "true", "YES", "on", " y "] {
+            assert_eq!(on_off(v), Ok(true), "{v:?}");
+        }
+        for v in ["", "0", "false", "No", "off"] {
+            assert_eq!(on_off(v), Ok(false), "{v:?}");
+        }
+        for v in ["2", "enable", "icount"] {
+            assert!(on_off(v).is_err(), "{v:?} accepted");
+        }
+    }
 }
 
 impl VmOpts {
