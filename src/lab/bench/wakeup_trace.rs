@@ -7,9 +7,10 @@
 //! its wakeup, yet cyclictest reported 2.2–3.5 ms p50 under EEVDF too — so cyclictest's figure is
 //! mostly the emulator's, and the part a scheduler decides is this one.
 //!
-//! The other part is measured too: how late each of the thread's sleep timers fired
-//! (`hrtimer_start` of an `hrtimer_wakeup` timer by the thread, to its `hrtimer_expire_entry`),
-//! so that a run shows how much of cyclictest's figure is the timer and how much the scheduler.
+//! The other part is measured too: how late each of the thread's sleeps until a set time ended
+//! (`hrtimer_start` of an absolute `hrtimer_wakeup` timer by the thread, from the time it asked
+//! for, to the timer's `hrtimer_expire_entry`), so that a run shows how much of cyclictest's
+//! figure is the timer and how much the scheduler.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -22,8 +23,9 @@ use super::parse::Histogram;
 /// Where the kernel's trace file system is mounted (mounted there if it is not).
 const TRACEFS: &str = "/sys/kernel/tracing";
 
-/// Per-CPU trace buffer, KiB: 15 s of a 1 kHz thread is ~45,000 events (waking, switch in,
-/// switch out), well under this; a loss is still counted and fails the run.
+/// Per-CPU trace buffer, KiB: 15 s of a 1 kHz thread is ~60,000 events (waking, switch in,
+/// switch out, timer start), with every timer expiry of the CPU (ticks included) a few thousand
+/// more, well under this; a loss is still counted and fails the run.
 const BUFFER_KB: u32 = 8192;
 
 /// The trace events turned on, each with the filter that keeps it to the traced threads (none:
@@ -52,7 +54,8 @@ pub struct Traced {
 }
 
 impl WakeupTrace {
-    /// Trace the wakeups and switches of threads named `comm` (the kernel's comm, ≤ 15 bytes).
+    /// Trace the wakeups, switches and sleep timers of threads named `comm` (the kernel's comm,
+    /// ≤ 15 bytes).
     pub fn start(comm: &str) -> Result<WakeupTrace> {
         if comm.is_empty() || comm.len() > 15 || !comm.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             bail!("cannot trace the wakeups of {comm:?}: a comm of 1–15 letters, digits, '_' or '-' is needed");
@@ -202,11 +205,13 @@ pub fn wake_to_run_us(trace: &str) -> Vec<u64> {
     out
 }
 
-/// How late (µs) each sleep timer fired in a text trace of `hrtimer_start` and
-/// `hrtimer_expire_entry`: a timer of function `hrtimer_wakeup` (a thread's sleep), from the
-/// `expires` of its latest start (the hard expiry, slack included) to the `now` of its expiry,
-/// both on the timer's own clock. Timers of other functions (the tick, a scheduler's) and
-/// expiries of timers not seen starting are left out.
+/// How late (µs) each sleep until a set time ended, in a text trace of `hrtimer_start` and
+/// `hrtimer_expire_entry`: a timer of function `hrtimer_wakeup` (a thread's sleep) started in
+/// absolute mode (`mode=ABS…`: cyclictest's measuring thread sleeps until its next period; its
+/// main thread's relative `usleep`s, same name, are left out), from the `softexpires` of its
+/// latest start (the time asked for; the kernel may fire it up to the timer slack later) to the
+/// `now` of its expiry, both on the timer's own clock. Timers of other functions (the tick, a
+/// scheduler's) and expiries of timers not seen starting are left out.
 pub fn timer_late_us(trace: &str) -> Vec<u64> {
     let mut armed: HashMap<&str, u64> = HashMap::new();
     let mut out = Vec::new();
@@ -216,13 +221,17 @@ pub fn timer_late_us(trace: &str) -> Vec<u64> {
         }
         let Some(timer) = field(fields, "hrtimer") else { continue };
         if name == "hrtimer_start" {
-            if let Some(expires) = field(fields, "expires").and_then(|v| v.parse::<u64>().ok()) {
-                armed.insert(timer, expires);
+            if !field(fields, "mode").is_some_and(|m| m.starts_with("ABS")) {
+                armed.remove(timer);
+                continue;
+            }
+            if let Some(asked) = field(fields, "softexpires").and_then(|v| v.parse::<u64>().ok()) {
+                armed.insert(timer, asked);
             }
         } else if name == "hrtimer_expire_entry" {
             let now = field(fields, "now").and_then(|v| v.parse::<u64>().ok());
-            if let (Some(now), Some(expires)) = (now, armed.remove(timer)) {
-                out.push(now.saturating_sub(expires) / 1000);
+            if let (Some(now), Some(asked)) = (now, armed.remove(timer)) {
+                out.push(now.saturating_sub(asked) / 1000);
             }
         }
     }
@@ -285,16 +294,20 @@ mod tests {
         assert!(wake_to_run_us("").is_empty());
     }
 
-    fn start(ts: &str, timer: &str, function: &str, expires: u64) -> String {
-        format!("      cyclictest-168     [001] d..1.  {ts}: hrtimer_start: hrtimer={timer} function={function} expires={expires} softexpires={} mode=REL was_armed=0",
-                expires - 50_000)
+    /// A timer started to fire at `asked` (softexpires; expires is 50 µs of slack later).
+    fn start(ts: &str, timer: &str, function: &str, asked: u64) -> String {
+        start_mode(ts, timer, function, asked, "ABS")
+    }
+    fn start_mode(ts: &str, timer: &str, function: &str, asked: u64, mode: &str) -> String {
+        format!("      cyclictest-168     [001] d..1.  {ts}: hrtimer_start: hrtimer={timer} function={function} expires={} softexpires={asked} mode={mode} was_armed=0",
+                asked + 50_000)
     }
     fn expire(ts: &str, timer: &str, function: &str, now: u64) -> String {
         format!("   stress-ng-cpu-166     [001] dNh..  {ts}: hrtimer_expire_entry: hrtimer={timer} function={function} now={now}")
     }
 
     #[test]
-    fn a_sleep_timer_is_late_from_its_latest_expiry_to_when_it_fired() {
+    fn a_sleep_timer_is_late_from_its_latest_start_to_when_it_fired() {
         let t = [
             start("31.000000", "00000000aaaa", "hrtimer_wakeup", 31_001_000_000),
             // The tick, started in the same context: not a sleep, left out.
@@ -303,8 +316,9 @@ mod tests {
             expire("31.000900", "00000000bbbb", "hrtimer_wakeup", 31_000_900_000),
             expire("31.003300", "00000000aaaa", "hrtimer_wakeup", 31_003_250_000),
             expire("31.004000", "00000000cccc", "tick_nohz_handler", 31_004_000_000),
-            // Started again (a new sleep) before it fired: the latest expiry counts; and a
-            // timer that fired early (its soft expiry) is 0 late, not negative.
+            // Started again (a new sleep) before it fired: the latest start counts; and an
+            // expiry read before the time asked for (the two are read apart) is 0 late, not
+            // negative.
             start("31.010000", "00000000aaaa", "hrtimer_wakeup", 31_011_000_000),
             start("31.010100", "00000000aaaa", "hrtimer_wakeup", 31_012_000_000),
             expire("31.011990", "00000000aaaa", "hrtimer_wakeup", 31_011_990_000),
@@ -312,6 +326,23 @@ mod tests {
         assert_eq!(timer_late_us(&t), vec![2250, 0]);
         // The wakeup pairs do not mistake timer events for theirs.
         assert!(wake_to_run_us(&t).is_empty());
+    }
+
+    #[test]
+    fn only_sleeps_until_a_set_time_count_and_from_the_time_asked_for() {
+        let t = [
+            // cyclictest's main thread: usleep, a relative sleep of the same name — left out,
+            // even when its timer is the one the measuring thread used before.
+            start_mode("40.000000", "00000000dddd", "hrtimer_wakeup", 40_010_000_000, "REL"),
+            expire("40.010500", "00000000dddd", "hrtimer_wakeup", 40_010_500_000),
+            start("40.011000", "00000000eeee", "hrtimer_wakeup", 40_012_000_000),
+            start_mode("40.011100", "00000000eeee", "hrtimer_wakeup", 40_013_000_000, "REL"),
+            expire("40.013200", "00000000eeee", "hrtimer_wakeup", 40_013_200_000),
+            // Absolute, pinned: counted, from softexpires (30 µs), not expires (0).
+            start_mode("40.020000", "00000000ffff", "hrtimer_wakeup", 40_021_000_000, "ABS|PINNED"),
+            expire("40.021030", "00000000ffff", "hrtimer_wakeup", 40_021_030_000),
+        ].join("\n");
+        assert_eq!(timer_late_us(&t), vec![30]);
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl VmOpts {
         };
         cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
         if cfg.icount && cfg.accel == Accel::Kvm {
-            log::warn!("--icount applies to TCG emulation only: ignored under KVM");
+            log::warn!("--icount applies only if the guest runs under TCG (after a KVM error), not under KVM");
         }
         Ok(cfg)
     }
