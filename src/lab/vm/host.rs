@@ -18,10 +18,11 @@
 //!   once and say so.
 //! * Under TCG the guest's clock is the host's, and timer interrupts arrive late, in steps of
 //!   about a millisecond (round-robin TCG runs one vCPU at a time): measured (2026-11-30,
-//!   cyclictest under two CPU hogs), its timers fired 1.4–3.3 ms late at the median (EEVDF
-//!   1.4–1.7, scx_mimic 2.4–3.3). `-icount shift=auto,sleep=on` (`VmConfig::icount`) makes the
-//!   guest's clock count instructions: timers fire on their instruction (2 µs late at the
-//!   median), and a duration is the work done, not the host time it took to emulate.
+//!   cyclictest under two CPU hogs), its timers fired 1.7–3.4 ms after the time asked for at the
+//!   median (EEVDF 1.7–2.0, scx_mimic 2.5–3.4). `-icount shift=auto,sleep=on`
+//!   (`VmConfig::icount`) makes the guest's clock count instructions: timers fire on their
+//!   instruction (within the 50-µs timer slack at the median), and a duration is the work done,
+//!   not the host time it took to emulate.
 
 use std::collections::BTreeMap;
 use std::fs;
