@@ -356,7 +356,7 @@ fn run(cli: Cli) -> Result<bool> {
             }
             println!("vng     {}", cfg.vng.display());
             println!("accel   {:?}", cfg.accel);
-            println!("icount  {}", cfg.icount && cfg.accel == vm::host::Accel::Tcg);
+            println!("icount  {}", cfg.icount_under(cfg.accel));
             Ok(true)
         }
         Cmd::Trace(args) => args.run(),

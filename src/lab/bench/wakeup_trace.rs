@@ -48,8 +48,8 @@ pub struct WakeupTrace {
 pub struct Traced {
     /// From each wakeup to the switch that ran the thread: the scheduler's part.
     pub wake_to_run: Histogram,
-    /// How late each of the thread's sleep timers fired past its expiry; `None` when the thread
-    /// slept on no timer.
+    /// How late each of the thread's sleeps until a set time ended, past the time it asked for
+    /// (see [`timer_late_us`]); `None` when no such sleep was traced.
     pub timer_late: Option<Histogram>,
 }
 

@@ -138,9 +138,17 @@ pub struct VmConfig {
     pub icount: bool,
 }
 
+impl VmConfig {
+    /// Whether a guest run under `accel` has the instruction-counted clock: asked for, and TCG
+    /// (the run's own accel: a KVM run that meets a KVM error goes on under TCG).
+    pub fn icount_under(&self, accel: Accel) -> bool {
+        self.icount && accel == Accel::Tcg
+    }
+}
+
 /// QEMU's options for TCG: round-robin on one thread (see the module comment), and the
 /// instruction-counted clock when asked.
-pub fn tcg_qemu_opts(icount: bool) -> String {
+fn tcg_qemu_opts(icount: bool) -> String {
     if icount {
         "-accel tcg,thread=single -icount shift=auto,sleep=on".into()
     } else {
@@ -154,7 +162,7 @@ pub fn vng_args(cfg: &VmConfig, guest_cmd: &str) -> Vec<String> {
     if cfg.accel == Accel::Tcg {
         a.push("--disable-kvm".to_string());
         // See the module comment: multi-threaded TCG races with kernel live patching.
-        a.push(format!("--qemu-opts={}", tcg_qemu_opts(cfg.icount)));
+        a.push(format!("--qemu-opts={}", tcg_qemu_opts(cfg.icount_under(cfg.accel))));
     }
     // Kernel messages on the console: kept in console.log, shown only with VM_VERBOSE.
     a.push("-v".into());

@@ -117,7 +117,7 @@ pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::Boo
         "vm": {
             "accel_requested": requested,
             "accel": outcome.accel,
-            "icount": vm.icount && outcome.accel == Accel::Tcg,
+            "icount": vm.icount_under(outcome.accel),
             "cpus": vm.cpus,
             "mem": vm.mem,
             "vng": vm.vng,

@@ -83,7 +83,7 @@ impl VmOpts {
             icount: self.icount,
         };
         cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
-        if cfg.icount && cfg.accel == Accel::Kvm {
+        if cfg.icount && !cfg.icount_under(cfg.accel) {
             log::warn!("--icount applies only if the guest runs under TCG (after a KVM error), not under KVM");
         }
         Ok(cfg)
