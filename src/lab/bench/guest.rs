@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, Histogram};
-use super::wakeup_trace::WakeupTrace;
+use super::latency_trace::LatencyTrace;
 use crate::child::{kill_and_reap, run_output};
 use crate::guest::probe::Probe;
 use crate::guest::sched::SchedProcess;
@@ -190,12 +190,12 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             let mut h = hog(lat + 10)?;
             sleep(Duration::from_millis(500));
             // The scheduler's part of each wakeup, beside cyclictest's own figure (which under
-            // TCG is mostly the emulated timer's lateness: see wakeup_trace).
-            let trace = WakeupTrace::start("cyclictest");
+            // TCG is mostly the emulated timer's lateness: see latency_trace).
+            let trace = LatencyTrace::start("cyclictest");
             let res = run_capture(&argv(&format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000")), limit);
             kill_and_reap(&mut h);
             let hist = parse::cyclictest(&res?)?;
-            let traced = trace.and_then(WakeupTrace::finish)?;
+            let traced = trace.and_then(LatencyTrace::finish)?;
             let sched = &traced.wake_to_run;
             let mut metrics = vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
                                    ("max", "µs", true, hist.max_us as f64)];

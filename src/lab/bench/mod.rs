@@ -5,7 +5,7 @@
 pub mod guest;
 pub mod parse;
 pub mod report;
-pub mod wakeup_trace;
+pub mod latency_trace;
 
 use std::path::PathBuf;
 

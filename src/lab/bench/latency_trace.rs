@@ -1,16 +1,15 @@
-//! The scheduler's part of a wakeup latency: from `sched_waking` of a thread to the
-//! `sched_switch` that runs it, read from the kernel's own trace events (tracefs).
+//! The two parts of a traced thread's wakeup latency, read from the kernel's own trace events
+//! (tracefs): the scheduler's — from `sched_waking` of the thread to the `sched_switch` that runs
+//! it — and the timer's — how late each of the thread's sleeps until a set time ended
+//! (`hrtimer_start` of an absolute `hrtimer_wakeup` timer by the thread, from the time it asked
+//! for, to the timer's `hrtimer_expire_entry`).
 //!
 //! *Why beside cyclictest's own numbers:* cyclictest measures from when its timer should have
 //! fired to when its thread ran. Under single-threaded TCG emulation the emulated timer interrupt
 //! itself arrives late — measured (2026-11-30): EEVDF ran the woken thread 71–83 µs (p50) after
 //! its wakeup, yet cyclictest reported 2.2–3.5 ms p50 under EEVDF too — so cyclictest's figure is
-//! mostly the emulator's, and the part a scheduler decides is this one.
-//!
-//! The other part is measured too: how late each of the thread's sleeps until a set time ended
-//! (`hrtimer_start` of an absolute `hrtimer_wakeup` timer by the thread, from the time it asked
-//! for, to the timer's `hrtimer_expire_entry`), so that a run shows how much of cyclictest's
-//! figure is the timer and how much the scheduler.
+//! mostly the emulator's, and the part a scheduler decides is the first one; the second shows
+//! how much of the figure is the timer.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -37,9 +36,10 @@ const EVENTS: [(&str, &str); 4] = [
     ("timer/hrtimer_expire_entry", ""),
 ];
 
-/// Tracing of one command name's wakeups, on from [`WakeupTrace::start`] until it is dropped
-/// ([`WakeupTrace::finish`] reads the trace first): dropping it turns tracing off and resets it.
-pub struct WakeupTrace {
+/// Tracing of one command name's wakeups, switches and sleep timers, on from
+/// [`LatencyTrace::start`] until it is dropped ([`LatencyTrace::finish`] reads the trace first):
+/// dropping it turns tracing off and resets it.
+pub struct LatencyTrace {
     root: PathBuf,
     comm: String,
 }
@@ -53,16 +53,16 @@ pub struct Traced {
     pub timer_late: Option<Histogram>,
 }
 
-impl WakeupTrace {
+impl LatencyTrace {
     /// Trace the wakeups, switches and sleep timers of threads named `comm` (the kernel's comm,
     /// ≤ 15 bytes).
-    pub fn start(comm: &str) -> Result<WakeupTrace> {
+    pub fn start(comm: &str) -> Result<LatencyTrace> {
         if comm.is_empty() || comm.len() > 15 || !comm.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             bail!("cannot trace the wakeups of {comm:?}: a comm of 1–15 letters, digits, '_' or '-' is needed");
         }
         let root = PathBuf::from(TRACEFS);
         mount_tracefs(&root)?;
-        let t = WakeupTrace { root, comm: comm.to_string() };
+        let t = LatencyTrace { root, comm: comm.to_string() };
         t.write("tracing_on", "0")?;
         t.write("trace", "")?;
         t.write("buffer_size_kb", &BUFFER_KB.to_string())?;
@@ -115,7 +115,7 @@ impl WakeupTrace {
     }
 }
 
-impl Drop for WakeupTrace {
+impl Drop for LatencyTrace {
     /// Events off, filters cleared, buffer emptied (errors ignored: best effort on the way out).
     fn drop(&mut self) {
         let _ = self.write("tracing_on", "0");
@@ -151,11 +151,13 @@ fn parse_lost(stats: &str) -> u64 {
         .sum()
 }
 
-/// One event of the text trace: (timestamp µs, event name, its fields).
-fn event(line: &str) -> Option<(u64, &str, &str)> {
-    for (name, sep) in [("sched_waking", ": sched_waking: "), ("sched_switch", ": sched_switch: "),
-                        ("hrtimer_start", ": hrtimer_start: "), ("hrtimer_expire_entry", ": hrtimer_expire_entry: ")] {
-        if let Some((head, fields)) = line.split_once(sep) {
+/// One event of the text trace: (timestamp µs, event name, its fields), for the events in
+/// [`EVENTS`] only.
+fn event(line: &str) -> Option<(u64, &'static str, &str)> {
+    for (path, _) in EVENTS {
+        let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
+        // ": name: " rather than the first ": " of the line: a comm may hold one.
+        if let Some((head, fields)) = line.split_once(&format!(": {name}: ")) {
             let ts = head.split_whitespace().last()?;
             let (s, frac) = ts.split_once('.')?;
             if frac.len() != 6 {
@@ -355,7 +357,7 @@ mod tests {
     #[test]
     fn a_comm_that_could_escape_the_filter_is_refused() {
         for bad in ["", "a\" || 1", "sixteen-chars-xx", "two words"] {
-            assert!(WakeupTrace::start(bad).is_err(), "{bad:?} accepted");
+            assert!(LatencyTrace::start(bad).is_err(), "{bad:?} accepted");
         }
     }
 }
