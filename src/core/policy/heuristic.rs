@@ -6,8 +6,8 @@
 //!   prefers the previous CPU and its cache siblings); if none is idle, "any CPU" (the shared
 //!   queue, in deadline order: the first CPU to free up takes it).
 //! * **Slice**: fixed.
-//! * **Preemption** ([`PreemptRule`]): with `Deadline`, every eligible task asks the BPF side to
-//!   preempt a CPU running a later deadline (EEVDF's wakeup rule).
+//! * **Preemption** ([`PreemptRule`]): with `Deadline`, every eligible *waking* task asks the BPF side
+//!   to preempt a CPU running a later deadline (EEVDF's wakeup rule).
 
 use super::{Context, Decision, Notice, Policy, PreemptRule, Target, TaskVtime, VirtualClock, TASK_TABLE_SLOTS};
 use crate::stats::SchedCounters;

@@ -67,8 +67,9 @@ struct TaskState {
     view: QueuedView,
     /// The last decision left a standing decision for the idle fast path (see `decide`).
     idle_prev: bool,
-    /// The preemption rule's verdict at the task's last wakeup (the standing preemption).
-    preempt_prev: bool,
+    /// The preemption model's verdict at the task's last wakeup (the standing preemption under
+    /// the model's rule).
+    model_preempt: bool,
 }
 
 pub struct Learned<'m> {
@@ -158,20 +159,22 @@ impl Policy for Learned<'_> {
         };
         s.preempt_yes += u64::from(model_preempt);
         // The verdict stands for the next wakeups (only a wakeup asks the preemption question):
-        // under EEVDF's rule always yes, the BPF side comparing the deadlines.
+        // under EEVDF's rule always yes, the BPF side comparing the deadlines; under the model's,
+        // its verdict at the last wakeup.
         if wakeup {
-            state.preempt_prev = match self.preempt {
-                PreemptRule::Off => false,
-                PreemptRule::Deadline => true,
-                PreemptRule::Model => model_preempt,
-            };
+            state.model_preempt = model_preempt;
         }
+        let preempt_prev = match self.preempt {
+            PreemptRule::Off => false,
+            PreemptRule::Deadline => true,
+            PreemptRule::Model => state.model_preempt,
+        };
         // The class stands for the task's next wakeups too if, with its previous CPU idle, it
         // would send the task there (every class but "busy": see model_target): then the fast
         // path runs it there with this slice (counted as the model's, `standing_placements`).
         state.idle_prev = model_target(place_class, task.cpu) == Target::Cpu(task.cpu);
         Decision { target, slice_ns, deadline, preempt, idle_prev: state.idle_prev,
-                   preempt_prev: state.idle_prev && state.preempt_prev }
+                   preempt_prev: state.idle_prev && preempt_prev }
     }
 
     fn report(&self, c: &mut SchedCounters) {
@@ -354,6 +357,9 @@ mod tests {
         assert!(!p.decide(&task(1, 0), &ctx).preempt_prev, "the model said no");
         let mut p = Learned::new(&prev_no, 1_500_000, 20_000_000, PreemptRule::Deadline, 0);
         assert!(p.decide(&task(1, 0), &ctx).preempt_prev, "EEVDF's rule: the BPF side compares the deadlines");
+        // A task first seen at a slice end (its table entry evicted, or older than the scheduler)
+        // has had no wakeup yet: under EEVDF's rule it stands at once, as the heuristic's does.
+        assert!(p.decide(&requeue(2), &ctx).preempt_prev, "EEVDF's rule needs no wakeup verdict");
         let mut p = Learned::new(&prev_yes, 1_500_000, 20_000_000, PreemptRule::Off, 0);
         assert!(!p.decide(&task(1, 0), &ctx).preempt_prev, "preemption off");
         let mut p = Learned::new(&busy_yes, 1_500_000, 20_000_000, PreemptRule::Model, 0);

@@ -122,8 +122,8 @@ impl VirtualClock {
     /// `state` is the task's entry in the per-task table (`new` if just created).
     pub fn deadline(&mut self, task: &Task, state: &mut TaskVtime, new: bool) -> u64 {
         self.charge(task, state, new);
-        // Critical kernel threads get a deadline earlier than any vruntime can be (vruntimes
-        // never fall more than RUNNABLE_LAG_SLICES behind the clock).
+        // Critical kernel threads get a deadline earlier than any other task's can be (see
+        // critical_deadline).
         if is_critical(task) {
             return self.critical_deadline();
         }
@@ -144,9 +144,13 @@ impl VirtualClock {
         state.vruntime + Self::scale(slice_ns, task.weight).min(Self::window(4 * self.max_slice_ns, task.weight))
     }
 
-    /// The deadline of a critical kernel thread: before any other task's.
+    /// The deadline of a critical kernel thread: before any other task's. A vruntime falls at
+    /// most RUNNABLE_LAG_SLICES behind the clock in our books, and a deadline the BPF side
+    /// re-queues at most REQUEUED_LAG_SLICES (`REQUEUE_BEHIND_SLICES`) behind its clock, which
+    /// ours follows, in the same shared queue: two slices past the farther of the two.
     fn critical_deadline(&self) -> u64 {
-        self.vtime_now.saturating_sub((RUNNABLE_LAG_SLICES + 2) * self.slice_ns)
+        let behind = RUNNABLE_LAG_SLICES.max(REQUEUED_LAG_SLICES) + 2;
+        self.vtime_now.saturating_sub(behind * self.slice_ns)
     }
 
     /// Charge the last burst without deciding anything (the task ran without us). A run the BPF
@@ -199,8 +203,8 @@ impl VirtualClock {
         let lag = if task.flags & SCX_ENQ_WAKEUP != 0 { WAKE_CREDIT_SLICES } else { runnable_lag } * slice;
         state.vruntime = state.vruntime.max(self.vtime_now.saturating_sub(lag));
         // And nobody runs more than 4 slices of its own CPU time ahead of the clock (low-weight
-        // tasks age fast, so their window is wider in virtual time — a nice-10 task may fall
-        // 9× further behind than a nice-0 one, which is what nice means): this bounds how long
+        // tasks age fast, so their window is wider in virtual time — a nice-10 task may run
+        // 9× further ahead than a nice-0 one, which is what nice means): this bounds how long
         // a queued task can be overtaken in real time, which is what keeps the watchdog happy.
         state.vruntime = state.vruntime.min(self.vtime_now + Self::window(AHEAD_SLICES * slice, task.weight));
     }
@@ -291,6 +295,27 @@ mod tests {
         assert_eq!(a.vruntime, (100 - REQUEUED_LAG_SLICES) * SLICE);
         c.deadline(&task(2, "b", 0, 0, 100), &mut b, false);
         assert_eq!(b.vruntime, (100 - RUNNABLE_LAG_SLICES) * SLICE);
+    }
+
+    #[test]
+    fn a_critical_kernel_thread_comes_before_a_task_the_bpf_side_requeued_far_behind() {
+        let mut c = VirtualClock::new(SLICE);
+        let mut hog = TaskVtime::default();
+        c.observe(&task(1, "hog", 0, 0, 100), &mut hog, true, Notice::Placed);
+        c.follow(100 * SLICE);
+        // The BPF side re-queues a deadline as far as REQUEUE_BEHIND_SLICES behind its clock; our
+        // books keep the task there too.
+        c.observe(&task(1, "hog", 0, 0, 100), &mut hog, false, Notice::Requeued);
+        let requeued = (100 - REQUEUED_LAG_SLICES) * SLICE;
+        assert_eq!(hog.vruntime, requeued);
+        let kworker = Task { kthread: true, ..task(2, "kworker/0:1", 0, 0, 100) };
+        let mut k = TaskVtime::default();
+        for d in [c.deadline(&kworker, &mut k, true), c.deadline_with_slice(&kworker, &mut k, false, SLICE)] {
+            assert!(d < requeued, "critical deadline {d} not before the re-queued task's {requeued}");
+        }
+        // The same name without the kernel's flag gets no such place.
+        let named = task(3, "kworker/0:1", 0, 0, 100);
+        assert!(c.deadline(&named, &mut TaskVtime::default(), true) > requeued);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, Histogram};
-use super::latency_trace::LatencyTrace;
+use super::latency_trace::{LatencyTrace, Wakeups};
 use crate::child::{kill_and_reap, run_output};
 use crate::guest::probe::Probe;
 use crate::guest::sched::SchedProcess;
@@ -149,12 +149,23 @@ pub fn benchmarks(quick: bool) -> Vec<BenchInfo> {
         // result here says whether it generalises beyond what it was trained on.
         BenchInfo { name: "heldout-gzip".into(), description: format!("held out: `{HELDOUT_GZIP}`, a four-process pipeline (s)") },
         BenchInfo { name: "heldout-sort".into(), description: format!("held out: `{HELDOUT_SORT}`, pipes and sorting (s)") },
+        BenchInfo { name: "heldout-pmq".into(), description: format!(
+            "held out: `{}` (SCHED_OTHER) while stress-ng -c <vCPUs> hogs every CPU: a thread sends a POSIX message every ms, \
+             another waits for it; p50/p99: the receiver's wakeup to running, woken by the sender (ftrace, µs); avg and max: \
+             pmqtest's own figure, from the send to the return from mq_receive (µs)", pmq_command(lat, "FILE")) },
     ]
 }
 
 /// The held-out benchmarks' commands: no program of theirs is in a training mix.
 const HELDOUT_GZIP: &str = "seq 1 2000000 | gzip -1 | gzip -dc | wc -c";
 const HELDOUT_SORT: &str = "seq 1 50000 | sort -R --random-source=/dev/zero | sort -n | tail -1";
+
+/// The held-out latency benchmark: one unpinned sender/receiver pair of rt-tests' pmqtest, a
+/// program in no training mix (cyclictest, its sibling in rt-tests, wakes from a timer; here a
+/// thread wakes another).
+fn pmq_command(secs: u64, json: &str) -> String {
+    format!("pmqtest -q -t 1 -i 1000 -d 500 -D {secs} --json={json}")
+}
 
 /// Run a shell pipeline; its wall time, s.
 fn timed_pipeline(cmd: &str, limit: Duration) -> Result<f64> {
@@ -195,7 +206,7 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             let res = run_capture(&argv(&format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000")), limit);
             kill_and_reap(&mut h);
             let hist = parse::cyclictest(&res?)?;
-            let traced = trace.and_then(LatencyTrace::finish)?;
+            let traced = trace.and_then(|t| t.finish(Wakeups::OfTimedSleepers))?;
             let sched = &traced.wake_to_run;
             let mut metrics = vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
                                    ("max", "µs", true, hist.max_us as f64)];
@@ -213,6 +224,23 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
         "mixed" => mixed(Duration::from_secs(lat))?,
         "heldout-gzip" => Outcome { metrics: vec![("time", "s", true, timed_pipeline(HELDOUT_GZIP, limit)?)], hist: None },
         "heldout-sort" => Outcome { metrics: vec![("time", "s", true, timed_pipeline(HELDOUT_SORT, limit)?)], hist: None },
+        "heldout-pmq" => {
+            let json = std::env::temp_dir().join(format!("mimic-pmqtest-{}.json", std::process::id()));
+            let _ = std::fs::remove_file(&json);
+            let mut h = hog(lat + 10)?;
+            sleep(Duration::from_millis(500));
+            let trace = LatencyTrace::start("pmqtest");
+            let res = run_capture(&argv(&pmq_command(lat, &json.display().to_string())), limit);
+            kill_and_reap(&mut h);
+            res?;
+            let text = std::fs::read_to_string(&json).with_context(|| format!("reading pmqtest's results {}", json.display()))?;
+            let (avg, max) = parse::pmqtest_json(&text)?;
+            // The receiver's wakeups by the sender (the sender's own come from its timer).
+            let peer = trace.and_then(|t| t.finish(Wakeups::ByPeer("pmqtest")))?.wake_to_run;
+            Outcome { metrics: vec![("p50", "µs", true, peer.quantile(0.5) as f64), ("p99", "µs", true, peer.quantile(0.99) as f64),
+                                    ("avg", "µs", true, avg), ("max", "µs", true, max)],
+                      hist: Some(peer) }
+        }
         other => bail!("unknown benchmark {other}"),
     })
 }

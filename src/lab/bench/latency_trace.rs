@@ -46,7 +46,8 @@ pub struct LatencyTrace {
 
 /// What one traced run measured, µs.
 pub struct Traced {
-    /// From each wakeup to the switch that ran the thread: the scheduler's part.
+    /// From each wakeup the caller asked for to the switch that ran the thread: the
+    /// scheduler's part.
     pub wake_to_run: Histogram,
     /// How late each of the thread's sleeps until a set time ended, past the time it asked for
     /// (see [`timer_late_us`]); `None` when no such sleep was traced.
@@ -76,19 +77,19 @@ impl LatencyTrace {
         Ok(t)
     }
 
-    /// Stop tracing; the wakeup-to-running latencies and the timer lateness (µs) of the traced
-    /// threads. Fails if the kernel dropped events (the pairs would be wrong) or if no wakeup was
-    /// seen.
-    pub fn finish(self) -> Result<Traced> {
+    /// Stop tracing; the wakeup-to-running latencies of the `which` wakeups and the timer
+    /// lateness (µs) of the traced threads. Fails if the kernel dropped events (the pairs would
+    /// be wrong) or if no such wakeup was seen.
+    pub fn finish(self, which: Wakeups) -> Result<Traced> {
         self.write("tracing_on", "0")?;
         let text = std::fs::read_to_string(self.root.join("trace")).context("reading the trace (tracefs)")?;
         let lost = self.lost_events()?;
         if lost > 0 {
             bail!("the kernel's trace buffer lost {lost} events while tracing {}: wakeup latencies not reported", self.comm);
         }
-        let lat = wake_to_run_us(&text);
+        let lat = wake_to_run_us(&text, which);
         if lat.is_empty() {
-            bail!("no wakeup of a thread named {} was traced ({} bytes of trace)", self.comm, text.len());
+            bail!("no wakeup ({which:?}) of a thread named {} was traced ({} bytes of trace)", self.comm, text.len());
         }
         let late = timer_late_us(&text);
         Ok(Traced {
@@ -151,20 +152,36 @@ fn parse_lost(stats: &str) -> u64 {
         .sum()
 }
 
-/// One event of the text trace: (timestamp µs, event name, its fields), for the events in
-/// [`EVENTS`] only.
-fn event(line: &str) -> Option<(u64, &'static str, &str)> {
+/// One event of the text trace, for the events in [`EVENTS`] only.
+struct Event<'a> {
+    /// Timestamp, µs.
+    us: u64,
+    name: &'static str,
+    /// The task that was current when the event fired ("comm-pid"; for a wakeup, the waker or
+    /// the task an interrupt found).
+    task: &'a str,
+    /// Whether the event fired in an interrupt (hard or soft: the flags' third letter).
+    in_interrupt: bool,
+    fields: &'a str,
+}
+
+/// Parse one line of the text trace: "<comm>-<pid> [<cpu>] <flags> <secs>.<µs>: <name>: <fields>".
+fn event(line: &str) -> Option<Event<'_>> {
     for (path, _) in EVENTS {
         let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
         // ": name: " rather than the first ": " of the line: a comm may hold one.
         if let Some((head, fields)) = line.split_once(&format!(": {name}: ")) {
-            let ts = head.split_whitespace().last()?;
+            let (task, rest) = head.rsplit_once(" [")?;
+            let mut words = rest.split_whitespace().skip(1); // "<cpu>]"
+            let flags = words.next()?;
+            let ts = words.last()?;
             let (s, frac) = ts.split_once('.')?;
             if frac.len() != 6 {
                 return None;
             }
             let us = s.parse::<u64>().ok()?.checked_mul(1_000_000)?.checked_add(frac.parse::<u64>().ok()?)?;
-            return Some((us, name, fields));
+            let in_interrupt = matches!(flags.chars().nth(2), Some('h' | 's' | 'H'));
+            return Some(Event { us, name, task: task.trim(), in_interrupt, fields });
         }
     }
     None
@@ -175,19 +192,57 @@ fn field<'a>(fields: &'a str, key: &str) -> Option<&'a str> {
     fields.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
+/// Which wakeups [`wake_to_run_us`] counts (a wakeup it leaves out still marks its thread as
+/// woken until it runs).
+#[derive(Debug, Clone, Copy)]
+pub enum Wakeups<'a> {
+    /// Every wakeup of a traced thread (what the other two are compared with in the tests).
+    #[cfg(test)]
+    All,
+    /// Wakeups of the threads seen sleeping until a set time (arming an absolute
+    /// `hrtimer_wakeup` timer, see [`timer_late_us`]): cyclictest's measuring thread, not its
+    /// main thread's `usleep`s — the threads whose timers `timer_late` measures.
+    OfTimedSleepers,
+    /// Wakeups made by another thread of this name (the traced program's own) outside an
+    /// interrupt: a message passed between its threads. A timer's wakeup fires in an interrupt,
+    /// whatever task it found running.
+    ByPeer(&'a str),
+}
+
+/// The pids (as the trace prints them) of the threads that armed an absolute sleep timer.
+fn timed_sleepers(trace: &str) -> HashSet<&str> {
+    trace.lines().filter_map(event)
+        .filter(|e| e.name == "hrtimer_start" && field(e.fields, "function") == Some("hrtimer_wakeup")
+                    && field(e.fields, "mode").is_some_and(|m| m.starts_with("ABS")))
+        .filter_map(|e| e.task.rsplit_once('-').map(|(_, pid)| pid))
+        .collect()
+}
+
 /// Wakeup-to-running latencies (µs) in a text trace of `sched_waking` and `sched_switch`:
 /// each wakeup of a thread that is not running, to the next switch that runs it. A wakeup of a
 /// running thread (the kernel traces one when a thread about to sleep is woken first) starts
-/// nothing; a second wakeup before the thread ran keeps the first.
-pub fn wake_to_run_us(trace: &str) -> Vec<u64> {
-    let mut waking: HashMap<&str, u64> = HashMap::new();
+/// nothing; a second wakeup before the thread ran keeps the first. `which` says which wakeups
+/// count.
+pub fn wake_to_run_us(trace: &str, which: Wakeups) -> Vec<u64> {
+    let sleepers = match which {
+        Wakeups::OfTimedSleepers => timed_sleepers(trace),
+        _ => HashSet::new(),
+    };
+    let counts = |e: &Event, pid: &str| match which {
+        #[cfg(test)]
+        Wakeups::All => true,
+        Wakeups::OfTimedSleepers => sleepers.contains(pid),
+        Wakeups::ByPeer(comm) => !e.in_interrupt && e.task.rsplit_once('-').is_some_and(|(c, _)| c == comm),
+    };
+    let mut waking: HashMap<&str, (u64, bool)> = HashMap::new();
     let mut running: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
-    for (ts, name, fields) in trace.lines().filter_map(event) {
+    for e in trace.lines().filter_map(event) {
+        let (ts, name, fields) = (e.us, e.name, e.fields);
         if name == "sched_waking" {
             if let Some(pid) = field(fields, "pid") {
                 if !running.contains(pid) {
-                    waking.entry(pid).or_insert(ts);
+                    waking.entry(pid).or_insert((ts, counts(&e, pid)));
                 }
             }
         } else {
@@ -198,8 +253,10 @@ pub fn wake_to_run_us(trace: &str) -> Vec<u64> {
             }
             if let Some(pid) = field(next, "next_pid") {
                 running.insert(pid);
-                if let Some(w) = waking.remove(pid) {
-                    out.push(ts.saturating_sub(w));
+                if let Some((w, counted)) = waking.remove(pid) {
+                    if counted {
+                        out.push(ts.saturating_sub(w));
+                    }
                 }
             }
         }
@@ -217,7 +274,7 @@ pub fn wake_to_run_us(trace: &str) -> Vec<u64> {
 pub fn timer_late_us(trace: &str) -> Vec<u64> {
     let mut armed: HashMap<&str, u64> = HashMap::new();
     let mut out = Vec::new();
-    for (_, name, fields) in trace.lines().filter_map(event) {
+    for Event { name, fields, .. } in trace.lines().filter_map(event) {
         if field(fields, "function") != Some("hrtimer_wakeup") {
             continue;
         }
@@ -264,7 +321,7 @@ mod tests {
             switch("100.001500", ("stress-ng", 301, "R"), ("cyclictest", 8)),
             switch("100.004000", ("stress-ng", 302, "R"), ("cyclictest", 7)),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t), vec![80, 3000]);
+        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![80, 3000]);
     }
 
     #[test]
@@ -280,7 +337,7 @@ mod tests {
         ].join("\n");
         // Without the running set the first waking would pair with the switch at 5.003 (2950);
         // keeping the latest waking instead of the first would give 500.
-        assert_eq!(wake_to_run_us(&t), vec![1000]);
+        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![1000]);
     }
 
     #[test]
@@ -292,8 +349,53 @@ mod tests {
             waking("12.000000", 9),
             switch("12.000400", ("a", 1, "R"), ("cyclictest", 9)),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t), vec![400]);
-        assert!(wake_to_run_us("").is_empty());
+        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![400]);
+        assert!(wake_to_run_us("", Wakeups::All).is_empty());
+    }
+
+    /// A wakeup of `pid` made by `task` ("comm-pid"), in an interrupt or not.
+    fn woken_by(ts: &str, task: &str, interrupt: bool, pid: u32) -> String {
+        let flags = if interrupt { "d.h2." } else { "d..2." };
+        format!("  {task:>16}     [000] {flags}  {ts}: sched_waking: comm=pmqtest pid={pid} prio=120 target_cpu=001")
+    }
+
+    #[test]
+    fn peer_wakeups_are_those_another_thread_of_the_program_made_outside_an_interrupt() {
+        let run = |ts: &str, pid: u32| switch(ts, ("stress-ng", 301, "R"), ("pmqtest", pid));
+        let sleep = |ts: &str, pid: u32| switch(ts, ("pmqtest", pid, "S"), ("stress-ng", 301));
+        let t = [
+            // The sender (11) wakes the receiver (12): counted, 300.
+            woken_by("7.000100", "pmqtest-11", false, 12), run("7.000400", 12), sleep("7.000500", 12),
+            // The sender's own timer, in an interrupt that found the receiver running: not counted
+            // (a peer's name, but not a peer's wakeup).
+            woken_by("7.001000", "pmqtest-12", true, 11), run("7.001700", 11), sleep("7.001800", 11),
+            // Another program woke it: not counted, and its later peer wakeup before it ran does
+            // not start a new wait (the first wakeup keeps the thread's wait).
+            woken_by("7.002000", "bash-5", false, 12), woken_by("7.002100", "pmqtest-11", false, 12), run("7.002900", 12),
+            sleep("7.003000", 12),
+            // A peer under a name with a dash is read from the last dash: counted for "rt-app" below.
+            woken_by("7.004000", "rt-app-13", false, 12), run("7.004050", 12),
+        ].join("\n");
+        assert_eq!(wake_to_run_us(&t, Wakeups::ByPeer("pmqtest")), vec![300]);
+        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![300, 700, 900, 50]);
+        assert_eq!(wake_to_run_us(&t, Wakeups::ByPeer("rt-app")), vec![50]);
+    }
+
+    #[test]
+    fn the_timed_sleepers_wakeups_are_those_of_threads_that_armed_an_absolute_sleep() {
+        // cyclictest's main thread (7) usleeps (a relative timer); its measuring thread (8)
+        // sleeps until its next period (absolute). Both are woken by timers, in interrupts.
+        let arm = |ts: &str, pid: u32, mode: &str| format!(
+            "      cyclictest-{pid}     [000] d..1.  {ts}: hrtimer_start: hrtimer=00000000000{pid} function=hrtimer_wakeup expires=1 softexpires=1 mode={mode} was_armed=0");
+        let t = [
+            arm("9.000000", 7, "REL"), arm("9.000010", 8, "ABS"),
+            waking("9.001000", 8), switch("9.001300", ("stress-ng", 301, "R"), ("cyclictest", 8)),
+            waking("9.002000", 7), switch("9.002900", ("stress-ng", 301, "R"), ("cyclictest", 7)),
+        ].join("\n");
+        assert_eq!(wake_to_run_us(&t, Wakeups::OfTimedSleepers), vec![300]);
+        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![300, 900]);
+        // No absolute sleeper traced: nothing counted (finish then fails, saying so).
+        assert!(wake_to_run_us(&t.replace("mode=ABS", "mode=REL"), Wakeups::OfTimedSleepers).is_empty());
     }
 
     /// A timer started to fire at `asked` (softexpires; expires is 50 µs of slack later).
@@ -327,7 +429,7 @@ mod tests {
         ].join("\n");
         assert_eq!(timer_late_us(&t), vec![2250, 0]);
         // The wakeup pairs do not mistake timer events for theirs.
-        assert!(wake_to_run_us(&t).is_empty());
+        assert!(wake_to_run_us(&t, Wakeups::All).is_empty());
     }
 
     #[test]

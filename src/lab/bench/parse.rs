@@ -40,6 +40,15 @@ pub fn hackbench_seconds(out: &str) -> Result<f64> {
     bail!("hackbench printed no 'Time:' line: {}", excerpt(out))
 }
 
+/// rt-tests `pmqtest --json=FILE`, one thread pair: the receiver's average and largest latency
+/// (µs, from the sender's send to the receiver's return from `mq_receive`).
+pub fn pmqtest_json(text: &str) -> Result<(f64, f64)> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| anyhow!("pmqtest --json: not JSON ({e}): {}", excerpt(text)))?;
+    let rx = &v["thread"]["0"]["receiver"];
+    let num = |k: &str| rx[k].as_f64().ok_or_else(|| anyhow!("pmqtest --json: no number at thread.0.receiver.{k}: {}", excerpt(text)));
+    Ok((num("avg")?, num("max")?))
+}
+
 /// A latency histogram: (latency µs, count) in increasing latency, plus samples beyond it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
@@ -156,6 +165,18 @@ mod tests {
         assert_eq!(h.quantile(0.99), 3);
         assert_eq!(h.quantile(1.0), 250); // the overflow
         assert!(cyclictest("T: 0 ( 12) P: 0").is_err());
+    }
+
+    #[test]
+    fn pmqtest_json_gives_the_receivers_average_and_maximum() {
+        // rt-tests 2.40's file, abridged: the sender's numbers must not be taken for the receiver's.
+        let out = r#"{"file_version": 1, "num_threads": 1, "thread": {"0": {
+            "sender": {"cpu": 1, "priority": 0, "samples": 2645, "interval": 1000},
+            "receiver": {"cpu": 1, "priority": 0, "timeoutcount": 0, "min": 3, "avg": 23.24, "max": 4732}}}}"#;
+        assert_eq!(pmqtest_json(out).unwrap(), (23.24, 4732.0));
+        let e = pmqtest_json(r#"{"thread": {"0": {"sender": {"samples": 5}}}}"#).unwrap_err().to_string();
+        assert!(e.contains("thread.0.receiver.avg"), "{e}");
+        assert!(pmqtest_json("pmqtest: command not found").unwrap_err().to_string().contains("not JSON"));
     }
 
     #[test]
