@@ -167,6 +167,18 @@ fn pmq_command(secs: u64, json: &str) -> String {
     format!("pmqtest -q -t 1 -i 1000 -d 500 -D {secs} --json={json}")
 }
 
+/// Run `cmd` (a latency run of `lat` s) while a CPU hog runs on every vCPU, tracing the
+/// wakeups, switches and sleep timers of the threads named `comm`: its output, and the trace to
+/// finish (an error starting it is the caller's to report after the command's own).
+fn traced_under_hogs(cmd: &str, comm: &str, lat: u64, limit: Duration) -> Result<(String, Result<LatencyTrace>)> {
+    let mut h = hog(lat + 10)?;
+    sleep(Duration::from_millis(500));
+    let trace = LatencyTrace::start(comm);
+    let res = run_capture(&argv(cmd), limit);
+    kill_and_reap(&mut h);
+    Ok((res?, trace))
+}
+
 /// Run a shell pipeline; its wall time, s.
 fn timed_pipeline(cmd: &str, limit: Duration) -> Result<f64> {
     let t = Instant::now();
@@ -198,14 +210,11 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
             Outcome { metrics: vec![("time", "s", true, parse::hackbench_seconds(&out)?)], hist: None }
         }
         "cyclictest" => {
-            let mut h = hog(lat + 10)?;
-            sleep(Duration::from_millis(500));
             // The scheduler's part of each wakeup, beside cyclictest's own figure (which under
             // TCG is mostly the emulated timer's lateness: see latency_trace).
-            let trace = LatencyTrace::start("cyclictest");
-            let res = run_capture(&argv(&format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000")), limit);
-            kill_and_reap(&mut h);
-            let hist = parse::cyclictest(&res?)?;
+            let cmd = format!("cyclictest -q -m -t 1 -p 0 --policy=other -i 1000 -D {lat}s -h 20000");
+            let (out, trace) = traced_under_hogs(&cmd, "cyclictest", lat, limit)?;
+            let hist = parse::cyclictest(&out)?;
             let traced = trace.and_then(|t| t.finish(Wakeups::OfTimedSleepers))?;
             let sched = &traced.wake_to_run;
             let mut metrics = vec![("p50", "µs", true, hist.quantile(0.5) as f64), ("p99", "µs", true, hist.quantile(0.99) as f64),
@@ -227,12 +236,7 @@ fn run_bench(name: &str, quick: bool) -> Result<Outcome> {
         "heldout-pmq" => {
             let json = std::env::temp_dir().join(format!("mimic-pmqtest-{}.json", std::process::id()));
             let _ = std::fs::remove_file(&json);
-            let mut h = hog(lat + 10)?;
-            sleep(Duration::from_millis(500));
-            let trace = LatencyTrace::start("pmqtest");
-            let res = run_capture(&argv(&pmq_command(lat, &json.display().to_string())), limit);
-            kill_and_reap(&mut h);
-            res?;
+            let (_, trace) = traced_under_hogs(&pmq_command(lat, &json.display().to_string()), "pmqtest", lat, limit)?;
             let text = std::fs::read_to_string(&json).with_context(|| format!("reading pmqtest's results {}", json.display()))?;
             let (avg, max) = parse::pmqtest_json(&text)?;
             // The receiver's wakeups by the sender (the sender's own come from its timer).

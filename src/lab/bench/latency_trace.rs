@@ -87,11 +87,13 @@ impl LatencyTrace {
         if lost > 0 {
             bail!("the kernel's trace buffer lost {lost} events while tracing {}: wakeup latencies not reported", self.comm);
         }
-        let lat = wake_to_run_us(&text, which);
+        // Parsed once, read twice.
+        let events = events(&text);
+        let lat = wake_to_run_us(&events, which);
         if lat.is_empty() {
             bail!("no wakeup ({which:?}) of a thread named {} was traced ({} bytes of trace)", self.comm, text.len());
         }
-        let late = timer_late_us(&text);
+        let late = timer_late_us(&events);
         Ok(Traced {
             wake_to_run: Histogram::from_samples(&lat, 1),
             timer_late: (!late.is_empty()).then(|| Histogram::from_samples(&late, 1)),
@@ -165,6 +167,30 @@ struct Event<'a> {
     fields: &'a str,
 }
 
+impl<'a> Event<'a> {
+    /// The current task's command name and pid, split at the last dash (a name may hold one).
+    fn task_comm_pid(&self) -> Option<(&'a str, &'a str)> {
+        self.task.rsplit_once('-')
+    }
+
+    /// Whether this is the start of a sleep until a set time: an `hrtimer_wakeup` timer (a
+    /// thread's sleep) started in absolute mode (`mode=ABS…`; a relative `usleep` is not).
+    fn starts_timed_sleep(&self) -> bool {
+        self.name == "hrtimer_start" && is_sleep_timer(self.fields)
+            && field(self.fields, "mode").is_some_and(|m| m.starts_with("ABS"))
+    }
+}
+
+/// Whether a timer event's timer is a thread's sleep (function `hrtimer_wakeup`).
+fn is_sleep_timer(fields: &str) -> bool {
+    field(fields, "function") == Some("hrtimer_wakeup")
+}
+
+/// The events of a text trace that are in [`EVENTS`], in trace order.
+fn events(trace: &str) -> Vec<Event<'_>> {
+    trace.lines().filter_map(event).collect()
+}
+
 /// Parse one line of the text trace: "<comm>-<pid> [<cpu>] <flags> <secs>.<µs>: <name>: <fields>".
 fn event(line: &str) -> Option<Event<'_>> {
     for (path, _) in EVENTS {
@@ -210,39 +236,35 @@ pub enum Wakeups<'a> {
 }
 
 /// The pids (as the trace prints them) of the threads that armed an absolute sleep timer.
-fn timed_sleepers(trace: &str) -> HashSet<&str> {
-    trace.lines().filter_map(event)
-        .filter(|e| e.name == "hrtimer_start" && field(e.fields, "function") == Some("hrtimer_wakeup")
-                    && field(e.fields, "mode").is_some_and(|m| m.starts_with("ABS")))
-        .filter_map(|e| e.task.rsplit_once('-').map(|(_, pid)| pid))
-        .collect()
+fn timed_sleepers<'a>(events: &[Event<'a>]) -> HashSet<&'a str> {
+    events.iter().filter(|e| e.starts_timed_sleep()).filter_map(|e| e.task_comm_pid().map(|(_, pid)| pid)).collect()
 }
 
-/// Wakeup-to-running latencies (µs) in a text trace of `sched_waking` and `sched_switch`:
+/// Wakeup-to-running latencies (µs) in a trace of `sched_waking` and `sched_switch`:
 /// each wakeup of a thread that is not running, to the next switch that runs it. A wakeup of a
 /// running thread (the kernel traces one when a thread about to sleep is woken first) starts
 /// nothing; a second wakeup before the thread ran keeps the first. `which` says which wakeups
 /// count.
-pub fn wake_to_run_us(trace: &str, which: Wakeups) -> Vec<u64> {
+fn wake_to_run_us(events: &[Event], which: Wakeups) -> Vec<u64> {
     let sleepers = match which {
-        Wakeups::OfTimedSleepers => timed_sleepers(trace),
+        Wakeups::OfTimedSleepers => timed_sleepers(events),
         _ => HashSet::new(),
     };
     let counts = |e: &Event, pid: &str| match which {
         #[cfg(test)]
         Wakeups::All => true,
         Wakeups::OfTimedSleepers => sleepers.contains(pid),
-        Wakeups::ByPeer(comm) => !e.in_interrupt && e.task.rsplit_once('-').is_some_and(|(c, _)| c == comm),
+        Wakeups::ByPeer(comm) => !e.in_interrupt && e.task_comm_pid().is_some_and(|(c, _)| c == comm),
     };
     let mut waking: HashMap<&str, (u64, bool)> = HashMap::new();
     let mut running: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
-    for e in trace.lines().filter_map(event) {
+    for e in events {
         let (ts, name, fields) = (e.us, e.name, e.fields);
         if name == "sched_waking" {
             if let Some(pid) = field(fields, "pid") {
                 if !running.contains(pid) {
-                    waking.entry(pid).or_insert((ts, counts(&e, pid)));
+                    waking.entry(pid).or_insert((ts, counts(e, pid)));
                 }
             }
         } else {
@@ -264,23 +286,24 @@ pub fn wake_to_run_us(trace: &str, which: Wakeups) -> Vec<u64> {
     out
 }
 
-/// How late (µs) each sleep until a set time ended, in a text trace of `hrtimer_start` and
+/// How late (µs) each sleep until a set time ended, in a trace of `hrtimer_start` and
 /// `hrtimer_expire_entry`: a timer of function `hrtimer_wakeup` (a thread's sleep) started in
 /// absolute mode (`mode=ABS…`: cyclictest's measuring thread sleeps until its next period; its
 /// main thread's relative `usleep`s, same name, are left out), from the `softexpires` of its
 /// latest start (the time asked for; the kernel may fire it up to the timer slack later) to the
 /// `now` of its expiry, both on the timer's own clock. Timers of other functions (the tick, a
 /// scheduler's) and expiries of timers not seen starting are left out.
-pub fn timer_late_us(trace: &str) -> Vec<u64> {
+fn timer_late_us(events: &[Event]) -> Vec<u64> {
     let mut armed: HashMap<&str, u64> = HashMap::new();
     let mut out = Vec::new();
-    for Event { name, fields, .. } in trace.lines().filter_map(event) {
-        if field(fields, "function") != Some("hrtimer_wakeup") {
+    for e in events {
+        let (name, fields) = (e.name, e.fields);
+        if !is_sleep_timer(fields) {
             continue;
         }
         let Some(timer) = field(fields, "hrtimer") else { continue };
         if name == "hrtimer_start" {
-            if !field(fields, "mode").is_some_and(|m| m.starts_with("ABS")) {
+            if !e.starts_timed_sleep() {
                 armed.remove(timer);
                 continue;
             }
@@ -321,7 +344,7 @@ mod tests {
             switch("100.001500", ("stress-ng", 301, "R"), ("cyclictest", 8)),
             switch("100.004000", ("stress-ng", 302, "R"), ("cyclictest", 7)),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![80, 3000]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::All), vec![80, 3000]);
     }
 
     #[test]
@@ -337,7 +360,7 @@ mod tests {
         ].join("\n");
         // Without the running set the first waking would pair with the switch at 5.003 (2950);
         // keeping the latest waking instead of the first would give 500.
-        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![1000]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::All), vec![1000]);
     }
 
     #[test]
@@ -349,8 +372,8 @@ mod tests {
             waking("12.000000", 9),
             switch("12.000400", ("a", 1, "R"), ("cyclictest", 9)),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![400]);
-        assert!(wake_to_run_us("", Wakeups::All).is_empty());
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::All), vec![400]);
+        assert!(wake_to_run_us(&events(""), Wakeups::All).is_empty());
     }
 
     /// A wakeup of `pid` made by `task` ("comm-pid"), in an interrupt or not.
@@ -376,9 +399,9 @@ mod tests {
             // A peer under a name with a dash is read from the last dash: counted for "rt-app" below.
             woken_by("7.004000", "rt-app-13", false, 12), run("7.004050", 12),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t, Wakeups::ByPeer("pmqtest")), vec![300]);
-        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![300, 700, 900, 50]);
-        assert_eq!(wake_to_run_us(&t, Wakeups::ByPeer("rt-app")), vec![50]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::ByPeer("pmqtest")), vec![300]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::All), vec![300, 700, 900, 50]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::ByPeer("rt-app")), vec![50]);
     }
 
     #[test]
@@ -392,10 +415,10 @@ mod tests {
             waking("9.001000", 8), switch("9.001300", ("stress-ng", 301, "R"), ("cyclictest", 8)),
             waking("9.002000", 7), switch("9.002900", ("stress-ng", 301, "R"), ("cyclictest", 7)),
         ].join("\n");
-        assert_eq!(wake_to_run_us(&t, Wakeups::OfTimedSleepers), vec![300]);
-        assert_eq!(wake_to_run_us(&t, Wakeups::All), vec![300, 900]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::OfTimedSleepers), vec![300]);
+        assert_eq!(wake_to_run_us(&events(&t), Wakeups::All), vec![300, 900]);
         // No absolute sleeper traced: nothing counted (finish then fails, saying so).
-        assert!(wake_to_run_us(&t.replace("mode=ABS", "mode=REL"), Wakeups::OfTimedSleepers).is_empty());
+        assert!(wake_to_run_us(&events(&t.replace("mode=ABS", "mode=REL")), Wakeups::OfTimedSleepers).is_empty());
     }
 
     /// A timer started to fire at `asked` (softexpires; expires is 50 µs of slack later).
@@ -427,9 +450,9 @@ mod tests {
             start("31.010100", "00000000aaaa", "hrtimer_wakeup", 31_012_000_000),
             expire("31.011990", "00000000aaaa", "hrtimer_wakeup", 31_011_990_000),
         ].join("\n");
-        assert_eq!(timer_late_us(&t), vec![2250, 0]);
+        assert_eq!(timer_late_us(&events(&t)), vec![2250, 0]);
         // The wakeup pairs do not mistake timer events for theirs.
-        assert!(wake_to_run_us(&t, Wakeups::All).is_empty());
+        assert!(wake_to_run_us(&events(&t), Wakeups::All).is_empty());
     }
 
     #[test]
@@ -446,7 +469,7 @@ mod tests {
             start_mode("40.020000", "00000000ffff", "hrtimer_wakeup", 40_021_000_000, "ABS|PINNED"),
             expire("40.021030", "00000000ffff", "hrtimer_wakeup", 40_021_030_000),
         ].join("\n");
-        assert_eq!(timer_late_us(&t), vec![30]);
+        assert_eq!(timer_late_us(&events(&t)), vec![30]);
     }
 
     #[test]
