@@ -50,6 +50,9 @@ pub struct SchedCounters {
     pub preempt_requests: u64,
     pub preemptions: u64,
     pub room_kicks: u64,
+    /// Ticks at which the scheduler process's slice ran out while tasks waited for its
+    /// decisions, and the BPF side gave it another instead of queueing it behind them.
+    pub usersched_holds: u64,
     /// Exit notices: queued by the BPF side, those it lost (ring full), those we read, and the
     /// pids they freed in the policy's task table.
     pub exit_notices: u64,
@@ -107,8 +110,8 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} | fast={} fast_preempt={} slice_timer={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.fast_dispatches, self.fast_preempts, self.slice_timer_kicks, self.kept, self.requeued, self.exit_notices,
+            " | preempt asked={} done={} room={} hold={} | fast={} fast_preempt={} slice_timer={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.usersched_holds, self.fast_dispatches, self.fast_preempts, self.slice_timer_kicks, self.kept, self.requeued, self.exit_notices,
             self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)

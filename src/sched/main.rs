@@ -458,6 +458,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.preempt_requests = ext.preempt_requests;
         c.preemptions = ext.preemptions;
         c.room_kicks = ext.room_kicks;
+        c.usersched_holds = ext.usersched_holds;
         c.exit_notices = ext.exit_notices;
         c.exit_notices_lost = ext.exit_notices_lost;
         c.hotplug_events = ext.hotplug_events;

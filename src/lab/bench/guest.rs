@@ -70,6 +70,17 @@ pub struct LatencyRun {
     pub hist: Histogram,
 }
 
+/// How long the tasks scx_mimic decided for waited for their decisions in one block (from
+/// queueing to user space to the dispatch arriving back in BPF), from the scheduler's report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionWaits {
+    pub scheduler: String,
+    pub rep: u32,
+    pub warmup: bool,
+    /// log2 buckets of ns: bucket i = [2^i, 2^(i+1)).
+    pub hist: Vec<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchInfo {
     pub name: String,
@@ -90,6 +101,10 @@ pub struct Raw {
     pub order: Vec<String>,
     pub samples: Vec<Sample>,
     pub latency: Vec<LatencyRun>,
+    /// scx_mimic's decision waits per block (none for EEVDF or scx_rustland, which do not report
+    /// them; none in runs made before they were recorded).
+    #[serde(default)]
+    pub decision_waits: Vec<DecisionWaits>,
     /// Runs that failed or schedulers that lost charge: their numbers are not in `samples`.
     pub problems: Vec<String>,
     pub finished: bool,
@@ -292,13 +307,33 @@ fn mixed(len: Duration) -> Result<Outcome> {
 }
 
 /// Start a scheduler and wait until sched_ext says it is in charge.
-fn start_scheduler(s: &SchedulerInfo, log: &Path) -> Result<SchedProcess> {
+fn start_scheduler(s: &SchedulerInfo, log: &Path, report: Option<&Path>) -> Result<SchedProcess> {
     if scx_state() != "disabled" {
         bail!("sched_ext state is '{}' before starting {}", scx_state(), s.name);
     }
-    let mut p = SchedProcess::start(&s.command, log, None)?;
+    let mut command = s.command.clone();
+    if let Some(r) = report {
+        command.extend(["--report".into(), r.display().to_string()]);
+    }
+    let mut p = SchedProcess::start(&command, log, None)?;
     p.wait_attached(Duration::from_secs(40)).map_err(|why| anyhow::anyhow!("{}: {why}", s.name))?;
     Ok(p)
+}
+
+/// Whether the scheduler is scx_mimic, which writes a report with its decision waits.
+fn is_scx_mimic(name: &str) -> bool {
+    name == "heuristic" || name == "model"
+}
+
+/// The decision-wait histogram of a scheduler report (`scx_mimic --report`).
+pub fn decision_wait_hist(report: &Path) -> Result<Vec<u64>> {
+    let text = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    let hist = doc["counters"]["decision_wait_hist"].as_array()
+        .with_context(|| format!("{}: no counters.decision_wait_hist", report.display()))?;
+    hist.iter().enumerate()
+        .map(|(i, v)| v.as_u64().with_context(|| format!("{}: decision_wait_hist[{i}] is not a count: {v}", report.display())))
+        .collect()
 }
 
 /// SIGINT; wait for the exit (0 expected) and for sched_ext to be disabled again.
@@ -381,7 +416,7 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
     let mut raw = Raw {
         date: now_rfc3339(), kernel_release: release, guest_cpus: nproc(), quick: cfg.quick, reps,
         schedulers: scheds.clone(), benchmarks: benches.clone(), order: vec![], samples: vec![], latency: vec![],
-        problems: vec![], finished: false, wall_s: 0.0,
+        decision_waits: vec![], problems: vec![], finished: false, wall_s: 0.0,
     };
     let save = |raw: &mut Raw| -> Result<()> {
         raw.wall_s = started.elapsed().as_secs_f64();
@@ -398,6 +433,7 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
             let s = scheds.iter().find(|s| &s.name == name).expect("listed");
             let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{reps}") };
             println!("[bench {:>5.0}s] block {block}/{total_blocks}: {tag}, scheduler {name}", started.elapsed().as_secs_f64());
+            let report = is_scx_mimic(name).then(|| cfg.out.join(format!("sched-{name}-rep{rep}.json")));
             let child = if s.command.is_empty() {
                 if scx_state() != "disabled" {
                     raw.problems.push(format!("{tag} eevdf: sched_ext state '{}' instead of disabled; block skipped", scx_state()));
@@ -405,7 +441,7 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
                 }
                 None
             } else {
-                match start_scheduler(s, &cfg.out.join(format!("sched-{name}-rep{rep}.log"))) {
+                match start_scheduler(s, &cfg.out.join(format!("sched-{name}-rep{rep}.log")), report.as_deref()) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         println!("[bench] {tag} {name}: {e:#}");
@@ -448,8 +484,15 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
                 }
             }
             if let Some(c) = child {
-                if let Err(e) = stop_scheduler(s, c) {
-                    raw.problems.push(format!("{tag} {name}: {e:#}"));
+                match stop_scheduler(s, c) {
+                    Err(e) => raw.problems.push(format!("{tag} {name}: {e:#}")),
+                    // The report is written at a clean stop.
+                    Ok(()) => if let Some(r) = &report {
+                        match decision_wait_hist(r) {
+                            Ok(hist) => raw.decision_waits.push(DecisionWaits { scheduler: name.clone(), rep, warmup: rep == 0, hist }),
+                            Err(e) => raw.problems.push(format!("{tag} {name}: decision waits: {e:#}")),
+                        }
+                    },
                 }
             }
             save(&mut raw)?;
@@ -501,6 +544,26 @@ mod tests {
         let four: Vec<String> = ["eevdf", "heuristic", "model", "scx_rustland"].iter().map(|s| s.to_string()).collect();
         assert_eq!(rotation(&four, 0), four, "the warm-up runs them as listed");
         assert_eq!(rotation(&four, 1), ["eevdf", "heuristic", "scx_rustland", "model"]);
+    }
+
+    #[test]
+    fn the_decision_waits_are_read_from_the_report_and_a_bad_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("mimic-dw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"policy": "heuristic", "counters": {"decisions": 3, "decision_wait_hist": [0, 2, 1]}}"#).unwrap();
+        assert_eq!(decision_wait_hist(&good).unwrap(), [0, 2, 1]);
+        let missing = dir.join("missing.json");
+        std::fs::write(&missing, r#"{"counters": {"decisions": 3}}"#).unwrap();
+        let e = format!("{:#}", decision_wait_hist(&missing).unwrap_err());
+        assert!(e.contains("missing.json") && e.contains("decision_wait_hist"), "{e}");
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"counters": {"decision_wait_hist": [1, -2]}}"#).unwrap();
+        let e = format!("{:#}", decision_wait_hist(&bad).unwrap_err());
+        assert!(e.contains("bad.json") && e.contains("decision_wait_hist[1]"), "{e}");
+        assert!(decision_wait_hist(&dir.join("absent.json")).is_err());
+        assert!(is_scx_mimic("model") && is_scx_mimic("heuristic") && !is_scx_mimic("scx_rustland") && !is_scx_mimic("eevdf"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn run(t: &BenchHost) -> Result<bool> {
     }
     env["summary"] = json!(rows);
     env["goals"] = json!(report::goals(&rows));
+    env["decision_waits"] = json!(report::decision_waits(&raw));
     env["files"] = json!({"raw": guest::RAW_FILE, "csv": "results.csv", "summary": "summary.md", "plots": plots});
     write_atomic(&dir.join("result.json"), &serde_json::to_vec_pretty(&env)?)?;
     println!("\n{md}");

@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::guest::{LatencyRun, Raw, Sample};
+use scx_mimic::stats::log2_quantile;
 use super::parse::Histogram;
 
 /// One scheduler's numbers for one metric.
@@ -34,6 +35,38 @@ pub struct Row {
     pub unit: String,
     pub lower_is_better: bool,
     pub stats: Vec<Stat>,
+}
+
+/// How long one scx_mimic policy's tasks waited for their decisions over the measured
+/// repetitions: the blocks' histograms added, quantiles as log2 bucket edges.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionWait {
+    pub scheduler: String,
+    pub decisions: u64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+}
+
+/// The decision waits per scheduler, warm-up left out, in the order the schedulers are listed.
+pub fn decision_waits(raw: &Raw) -> Vec<DecisionWait> {
+    let mut out = Vec::new();
+    for s in &raw.schedulers {
+        let mut hist: Vec<u64> = Vec::new();
+        for d in raw.decision_waits.iter().filter(|d| d.scheduler == s.name && !d.warmup) {
+            if hist.len() < d.hist.len() {
+                hist.resize(d.hist.len(), 0);
+            }
+            for (h, n) in hist.iter_mut().zip(&d.hist) {
+                *h += n;
+            }
+        }
+        let us = |q| log2_quantile(&hist, q).map_or(f64::NAN, |ns| ns as f64 / 1000.0);
+        if hist.iter().sum::<u64>() > 0 {
+            out.push(DecisionWait { scheduler: s.name.clone(), decisions: hist.iter().sum(), p50_us: us(0.5), p90_us: us(0.9), p99_us: us(0.99) });
+        }
+    }
+    out
 }
 
 /// Linear-interpolated quantile of sorted values.
@@ -213,6 +246,15 @@ pub fn markdown(raw: &Raw, rows: &[Row], env: &serde_json::Value) -> String {
     for g in goals(rows) {
         let _ = writeln!(md, "- {g}");
     }
+    let waits = decision_waits(raw);
+    if !waits.is_empty() {
+        let _ = writeln!(md, "\nHow long a task queued to scx_mimic waited for its decision (queued to user space → its \
+                              dispatch back in BPF), all measured repetitions, upper edges of log2 buckets:");
+        for w in &waits {
+            let _ = writeln!(md, "- {}: {} decisions, p50 ≤ {} µs, p90 ≤ {} µs, p99 ≤ {} µs", w.scheduler, w.decisions,
+                             fmt_num(w.p50_us), fmt_num(w.p90_us), fmt_num(w.p99_us));
+        }
+    }
     let _ = writeln!(md, "\nSchedulers:");
     for s in &raw.schedulers {
         let _ = writeln!(md, "- **{}**: {}{}", s.name, s.note, if s.available { "" } else { " — not run" });
@@ -371,7 +413,7 @@ mod tests {
               schedulers: vec![sched("eevdf"), sched("heuristic"), sched("model")],
               benchmarks: vec![BenchInfo { name: "messaging".into(), description: String::new() },
                                BenchInfo { name: "cyclictest".into(), description: String::new() }],
-              order: vec![], samples, latency: vec![], problems: vec![], finished: true, wall_s: 1.0 }
+              order: vec![], samples, latency: vec![], decision_waits: vec![], problems: vec![], finished: true, wall_s: 1.0 }
     }
 
     #[test]
@@ -409,6 +451,32 @@ mod tests {
         assert!(!md.contains("counted instructions"), "{md}");
         let md = markdown(&raw(vec![]), &rows, &serde_json::json!({"vm": {"accel": "tcg", "icount": true}}));
         assert!(md.contains("The guest's clock counted instructions"), "{md}");
+    }
+
+    #[test]
+    fn decision_waits_add_the_measured_blocks_per_scheduler_and_leave_out_the_warm_up() {
+        use crate::bench::guest::DecisionWaits;
+        let block = |sched: &str, rep: u32, hist: Vec<u64>| DecisionWaits { scheduler: sched.into(), rep, warmup: rep == 0, hist };
+        let mut r = raw(vec![]);
+        // Warm-up: a million waits of [2^24, 2^25) ns that must not count.
+        let mut slow = vec![0u64; 26];
+        slow[24] = 1_000_000;
+        // Two measured blocks (histograms of different lengths): 98 + 98 waits of [2^19, 2^20) ns
+        // (≤ 1049 µs), 2 + 2 of [2^23, 2^24).
+        let mut fast = vec![0u64; 25];
+        fast[19] = 98;
+        fast[23] = 2;
+        r.decision_waits = vec![block("heuristic", 0, slow), block("heuristic", 1, fast.clone()), block("heuristic", 2, fast[..24].to_vec()),
+                                block("model", 1, vec![0; 30])];
+        let w = decision_waits(&r);
+        assert_eq!(w.len(), 1, "a scheduler without waits is left out: {w:?}");
+        assert_eq!((w[0].scheduler.as_str(), w[0].decisions), ("heuristic", 200), "{w:?}");
+        assert_eq!((w[0].p50_us, w[0].p90_us), (1048.576, 1048.576));
+        // The 99th percentile of 200 is the 198th wait: past the 196 fast ones.
+        assert_eq!(w[0].p99_us, 16777.216);
+        let md = markdown(&r, &[], &serde_json::json!({"vm": {"accel": "tcg"}}));
+        assert!(md.contains("- heuristic: 200 decisions, p50 ≤ 1049 µs, p90 ≤ 1049 µs, p99 ≤ 16777 µs"), "{md}");
+        assert!(!markdown(&raw(vec![]), &[], &serde_json::json!({"vm": {"accel": "tcg"}})).contains("waited for its decision"));
     }
 
     fn row(bench: &str, metric: &str, cells: &[(&str, f64, f64)]) -> Row {

@@ -111,6 +111,9 @@ pub struct ExtensionCounters {
     pub preemptions: u64,
     /// CPUs preempted to make room for the scheduler.
     pub room_kicks: u64,
+    /// Ticks at which the scheduler's slice ran out with decisions owed and it was given
+    /// another (make_room).
+    pub usersched_holds: u64,
     /// Exit notices queued, and those lost to a full ring.
     pub exit_notices: u64,
     pub exit_notices_lost: u64,
@@ -772,6 +775,7 @@ impl<'cb> BpfScheduler<'cb> {
             preempt_requests: b.nr_preempt_requests,
             preemptions: b.nr_preemptions,
             room_kicks: b.nr_room_kicks,
+            usersched_holds: b.nr_usersched_holds,
             exit_notices: b.nr_exit_events,
             exit_notices_lost: b.nr_exit_lost,
             hotplug_events: b.nr_hotplug_events,

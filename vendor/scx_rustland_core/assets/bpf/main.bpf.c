@@ -234,7 +234,7 @@ volatile u64 nr_preempt_requests, nr_preemptions, nr_room_kicks,
 	     nr_exit_events, nr_exit_lost, nr_hotplug_events,
 	     nr_fast_dispatches, nr_placed_lost, nr_kept, nr_offline_moved,
 	     nr_stalled_cpu_rescues, nr_requeued, nr_requeue_lost,
-	     nr_fast_preempts, nr_slice_timer_kicks;
+	     nr_fast_preempts, nr_slice_timer_kicks, nr_usersched_holds;
 
 /*
  * Time from queueing a task to user space to its dispatch arriving here:
@@ -893,6 +893,25 @@ static void make_room_for_usersched(void)
 		return;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 	__sync_fetch_and_add(&nr_room_kicks, 1);
+}
+
+/*
+ * The scheduler process's slice ran out at a tick while tasks still wait for
+ * its decisions (or re-queue notices for its books): give it another slice
+ * instead of putting it behind the tasks queued to this CPU, where it would
+ * wait for their slices to end (a CPU hog's is a tick or more) and every
+ * decision it owes with it. It gives the CPU back when it yields after its
+ * pass (ops.dispatch then serves the CPU's queues first, as before), so this
+ * only keeps it through the pass it is in. Part of make_room.
+ */
+void BPF_STRUCT_OPS(rustland_tick, struct task_struct *p)
+{
+	if (!make_room || !is_usersched_task(p) || p->scx.slice)
+		return;
+	if ((s64)(nr_calls_sent - nr_calls_received) <= 0)
+		return;
+	scx_bpf_task_set_slice(p, slice_ns);
+	__sync_fetch_and_add(&nr_usersched_holds, 1);
 }
 
 /*
@@ -2309,6 +2328,7 @@ SCX_OPS_DEFINE(rustland,
 	       .runnable		= (void *)rustland_runnable,
 	       .running			= (void *)rustland_running,
 	       .stopping		= (void *)rustland_stopping,
+	       .tick			= (void *)rustland_tick,
 	       .enable			= (void *)rustland_enable,
 	       .init_task		= (void *)rustland_init_task,
 	       .exit_task		= (void *)rustland_exit_task,
