@@ -106,7 +106,8 @@ struct Opts {
     preempt_how: PreemptHow,
 
     /// Do not preempt a CPU to make room for the scheduler process when tasks are queued to it
-    /// and no CPU is idle (they then wait for a slice end).
+    /// and no CPU is idle, nor let it keep its CPU at a tick while tasks wait for its
+    /// decisions (they then wait for a slice end).
     #[arg(long)]
     no_make_room: bool,
 
