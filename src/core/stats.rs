@@ -229,15 +229,7 @@ impl ModelStats {
 
     /// Median sampled inference time: the upper bound of the power-of-two bucket holding it, ns.
     pub fn inference_ns_median_bound(&self) -> u64 {
-        let half = self.inference_samples.div_ceil(2);
-        let mut seen = 0;
-        for (k, &n) in self.inference_ns_log2_hist.iter().enumerate() {
-            seen += n;
-            if n > 0 && seen >= half {
-                return 1u64 << (k + 1);
-            }
-        }
-        0
+        log2_quantile(&self.inference_ns_log2_hist, 0.5).unwrap_or(0)
     }
 }
 

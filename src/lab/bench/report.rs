@@ -61,9 +61,10 @@ pub fn decision_waits(raw: &Raw) -> Vec<DecisionWait> {
                 *h += n;
             }
         }
+        let decisions: u64 = hist.iter().sum();
         let us = |q| log2_quantile(&hist, q).map_or(f64::NAN, |ns| ns as f64 / 1000.0);
-        if hist.iter().sum::<u64>() > 0 {
-            out.push(DecisionWait { scheduler: s.name.clone(), decisions: hist.iter().sum(), p50_us: us(0.5), p90_us: us(0.9), p99_us: us(0.99) });
+        if decisions > 0 {
+            out.push(DecisionWait { scheduler: s.name.clone(), decisions, p50_us: us(0.5), p90_us: us(0.9), p99_us: us(0.99) });
         }
     }
     out

@@ -573,6 +573,15 @@ static bool test_and_clear_usersched_needed(void)
 }
 
 /*
+ * Whether user space owes calls: tasks to decide or re-queue notices queued
+ * and not yet taken (see nr_calls_sent).
+ */
+static bool usersched_owes_calls(void)
+{
+	return (s64)(nr_calls_sent - nr_calls_received) > 0;
+}
+
+/*
  * Return true if there's any pending activity to do for the scheduler, false
  * otherwise.
  *
@@ -623,7 +632,7 @@ static bool usersched_has_pending_tasks(void)
 	 * nice 0:5 measured 2.42 where EEVDF gives 3.06 (before bpf_vtime_now;
 	 * whether they still need to call it is not measured).
 	 */
-	if ((s64)(nr_calls_sent - nr_calls_received) > 0)
+	if (usersched_owes_calls())
 		return true;
 	return avail > NOTICE_WAKE_BYTES;
 }
@@ -906,9 +915,8 @@ static void make_room_for_usersched(void)
  */
 void BPF_STRUCT_OPS(rustland_tick, struct task_struct *p)
 {
-	if (!make_room || !is_usersched_task(p) || p->scx.slice)
-		return;
-	if ((s64)(nr_calls_sent - nr_calls_received) <= 0)
+	if (!make_room || !is_usersched_task(p) || p->scx.slice ||
+	    !usersched_owes_calls())
 		return;
 	scx_bpf_task_set_slice(p, slice_ns);
 	__sync_fetch_and_add(&nr_usersched_holds, 1);
