@@ -75,6 +75,9 @@ pub struct SchedCounters {
     /// previous CPU or else the one running the latest deadline (also counted in
     /// `dispatched_kernel`; their notices are placement notices).
     pub fast_preempts: u64,
+    /// Queue fast path: waking tasks the BPF side put in the shared queue itself, no CPU being
+    /// idle (also counted in `dispatched_kernel`; their notices are placement notices).
+    pub fast_queued: u64,
     /// Slices the BPF side ended on time (a per-CPU timer) because a task waited, instead of
     /// at the next scheduler tick.
     pub slice_timer_kicks: u64,
@@ -110,8 +113,8 @@ impl SchedCounters {
             self.decisions, self.decisions_idle_cpu, self.decisions_critical,
             self.minor_faults, self.major_faults, self.tasks_tracked, self.tasks_evicted
         ) + &format!(
-            " | preempt asked={} done={} room={} hold={} | fast={} fast_preempt={} slice_timer={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
-            self.decisions_preempt, self.preemptions, self.room_kicks, self.usersched_holds, self.fast_dispatches, self.fast_preempts, self.slice_timer_kicks, self.kept, self.requeued, self.exit_notices,
+            " | preempt asked={} done={} room={} hold={} | fast={} fast_preempt={} fast_queue={} slice_timer={} kept={} requeued={} | exits={} lost={} | hotplug={} moved={} stalled={} | wait p50<={}us p99<={}us",
+            self.decisions_preempt, self.preemptions, self.room_kicks, self.usersched_holds, self.fast_dispatches, self.fast_preempts, self.fast_queued, self.slice_timer_kicks, self.kept, self.requeued, self.exit_notices,
             self.exit_notices_lost, self.hotplug_events, self.offline_moved, self.stalled_cpu_rescues,
             self.decision_wait_quantile_ns(0.5).map_or(0, |n| n / 1000),
             self.decision_wait_quantile_ns(0.99).map_or(0, |n| n / 1000)

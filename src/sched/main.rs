@@ -150,6 +150,15 @@ struct Opts {
     #[arg(long)]
     fast_preempt: bool,
 
+    /// Without the queue fast path: by default our decision stands for a task's next wakeups
+    /// also when no CPU is idle — the BPF side puts it in the shared queue at once, with our
+    /// last slice for it and its deadline brought to the present, and tells us afterwards
+    /// (what we would decide then: with no CPU idle every task goes to the shared queue) — only
+    /// when it would wait in line anyway: not when a CPU runs a later deadline it may preempt
+    /// (that stays our decision), and not for kernel threads.
+    #[arg(long)]
+    no_fast_queue: bool,
+
     /// Folder with slice.model, placement.model and preempt.model: decide with the trained
     /// models. They are
     /// loaded and validated before the scheduler attaches; a missing or invalid model stops it
@@ -251,6 +260,7 @@ impl Opts {
             notify_exit: true,
             prev_idle_fast: !self.no_fast_path,
             prev_busy_preempt: !self.no_fast_path && self.fast_preempt && self.preempt != Preempt::Off,
+            prev_busy_queue: !self.no_fast_path && !self.no_fast_queue,
             keep_earliest: !self.no_keep_earliest,
             requeue_expired: !self.no_requeue,
             slice_timer: self.slice_timer,
@@ -468,6 +478,7 @@ impl<'a, P: Policy> Scheduler<'a, P> {
         c.fast_dispatches = ext.fast_dispatches;
         c.placed_notices_lost = ext.placed_notices_lost;
         c.fast_preempts = ext.fast_preempts;
+        c.fast_queued = ext.fast_queued;
         c.slice_timer_kicks = ext.slice_timer_kicks;
         c.kept = ext.kept;
         c.requeued = ext.requeued;
@@ -696,5 +707,8 @@ mod tests {
         assert!(ext(&["--fast-preempt"]).prev_busy_preempt);
         assert!(!ext(&["--fast-preempt", "--preempt", "off"]).prev_busy_preempt, "nothing to preempt with");
         assert!(!ext(&["--fast-preempt", "--no-fast-path"]).prev_busy_preempt, "it rides on the fast path's standing decision");
+        assert!(d.prev_busy_queue);
+        assert!(!ext(&["--no-fast-queue"]).prev_busy_queue);
+        assert!(!ext(&["--no-fast-path"]).prev_busy_queue, "it rides on the fast path's standing decision");
     }
 }

@@ -45,6 +45,9 @@ pub struct SchedulerInfo {
     pub command: Vec<String>,
     pub available: bool,
     pub note: String,
+    /// scx_mimic: started with `--report FILE`, from which the bench reads its decision waits.
+    #[serde(default)]
+    pub reports: bool,
 }
 
 /// One number from one run.
@@ -320,11 +323,6 @@ fn start_scheduler(s: &SchedulerInfo, log: &Path, report: Option<&Path>) -> Resu
     Ok(p)
 }
 
-/// Whether the scheduler is scx_mimic, which writes a report with its decision waits.
-fn is_scx_mimic(name: &str) -> bool {
-    name == "heuristic" || name == "model"
-}
-
 /// The decision-wait histogram of a scheduler report (`scx_mimic --report`).
 pub fn decision_wait_hist(report: &Path) -> Result<Vec<u64>> {
     let text = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
@@ -352,18 +350,22 @@ fn stop_scheduler(s: &SchedulerInfo, mut p: SchedProcess) -> Result<()> {
 pub fn schedulers(cfg: &GuestConfig) -> Vec<SchedulerInfo> {
     let sched = cfg.sched.display().to_string();
     let mut v = vec![
-        SchedulerInfo { name: "eevdf".into(), command: vec![], available: true, note: "the kernel's default scheduler, no sched_ext scheduler loaded".into() },
-        SchedulerInfo { name: "heuristic".into(), command: vec![sched.clone()], available: true, note: "scx_mimic, heuristic policy".into() },
+        SchedulerInfo { name: "eevdf".into(), command: vec![], available: true, note: "the kernel's default scheduler, no sched_ext scheduler loaded".into(),
+                        reports: false },
+        SchedulerInfo { name: "heuristic".into(), command: vec![sched.clone()], available: true, note: "scx_mimic, heuristic policy".into(),
+                        reports: true },
     ];
     match &cfg.models {
         Some(m) => v.push(SchedulerInfo { name: "model".into(), command: vec![sched, "--model".into(), m.display().to_string()],
-                                          available: true, note: format!("scx_mimic --model {}", m.display()) }),
-        None => v.push(SchedulerInfo { name: "model".into(), command: vec![], available: false, note: "no trained models (run make train)".into() }),
+                                          available: true, note: format!("scx_mimic --model {}", m.display()), reports: true }),
+        None => v.push(SchedulerInfo { name: "model".into(), command: vec![], available: false, note: "no trained models (run make train)".into(),
+                                       reports: false }),
     }
     match &cfg.rustland {
         Some(r) => v.push(SchedulerInfo { name: "scx_rustland".into(), command: vec![r.display().to_string()], available: true,
-                                          note: "the published scx_rustland (crates.io), default options".into() }),
-        None => v.push(SchedulerInfo { name: "scx_rustland".into(), command: vec![], available: false, note: cfg.rustland_note.clone() }),
+                                          note: "the published scx_rustland (crates.io), default options".into(), reports: false }),
+        None => v.push(SchedulerInfo { name: "scx_rustland".into(), command: vec![], available: false, note: cfg.rustland_note.clone(),
+                                       reports: false }),
     }
     v
 }
@@ -433,7 +435,7 @@ pub fn run(cfg: &GuestConfig) -> Result<bool> {
             let s = scheds.iter().find(|s| &s.name == name).expect("listed");
             let tag = if rep == 0 { "warm-up".to_string() } else { format!("rep {rep}/{reps}") };
             println!("[bench {:>5.0}s] block {block}/{total_blocks}: {tag}, scheduler {name}", started.elapsed().as_secs_f64());
-            let report = is_scx_mimic(name).then(|| cfg.out.join(format!("sched-{name}-rep{rep}.json")));
+            let report = s.reports.then(|| cfg.out.join(format!("sched-{name}-rep{rep}.json")));
             let child = if s.command.is_empty() {
                 if scx_state() != "disabled" {
                     raw.problems.push(format!("{tag} eevdf: sched_ext state '{}' instead of disabled; block skipped", scx_state()));
@@ -562,7 +564,6 @@ mod tests {
         let e = format!("{:#}", decision_wait_hist(&bad).unwrap_err());
         assert!(e.contains("bad.json") && e.contains("decision_wait_hist[1]"), "{e}");
         assert!(decision_wait_hist(&dir.join("absent.json")).is_err());
-        assert!(is_scx_mimic("model") && is_scx_mimic("heuristic") && !is_scx_mimic("scx_rustland") && !is_scx_mimic("eevdf"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -575,5 +576,17 @@ mod tests {
         assert_eq!(names, ["eevdf", "heuristic"]);
         assert!(s.iter().any(|s| s.name == "scx_rustland" && s.note == "did not build: E"));
         assert!(s.iter().any(|s| s.name == "model" && s.note.contains("make train")));
+    }
+
+    #[test]
+    fn only_scx_mimic_is_started_with_a_report_to_read() {
+        let cfg = GuestConfig { sched: "/x/scx_mimic".into(), models: Some("/m".into()), rustland: Some("/x/scx_rustland".into()),
+                                rustland_note: String::new(), out: "/o".into(), reps: 1, quick: true, kconfig: None };
+        let all = schedulers(&cfg);
+        let reporting: Vec<&str> = all.iter().filter(|s| s.reports).map(|s| s.name.as_str()).collect();
+        assert_eq!(reporting, ["heuristic", "model"]);
+        // A report is read only from a scheduler that writes one (the published scx_rustland has
+        // no --report): one more name is not enough.
+        assert!(all.iter().all(|s| s.reports == s.command.first().is_some_and(|c| c.ends_with("scx_mimic"))));
     }
 }

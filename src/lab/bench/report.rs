@@ -409,7 +409,7 @@ mod tests {
     }
 
     fn raw(samples: Vec<Sample>) -> Raw {
-        let sched = |n: &str| SchedulerInfo { name: n.into(), command: vec![], available: true, note: String::new() };
+        let sched = |n: &str| SchedulerInfo { name: n.into(), command: vec![], available: true, note: String::new(), reports: false };
         Raw { date: "d".into(), kernel_release: "k".into(), guest_cpus: 2, quick: true, reps: 3,
               schedulers: vec![sched("eevdf"), sched("heuristic"), sched("model")],
               benchmarks: vec![BenchInfo { name: "messaging".into(), description: String::new() },

@@ -88,6 +88,12 @@ pub struct Extensions {
     /// a placement notice. Needs `preempt` (it says nothing of how: the insertion itself
     /// preempts).
     pub prev_busy_preempt: bool,
+    /// With `prev_idle_fast`: when no CPU is idle for a waking task whose last dispatch allowed
+    /// `idle_prev`, and no CPU it may use runs a later deadline that has had a base slice since
+    /// it became runnable (it would wait in line anyway), put it in the shared queue at once
+    /// with that dispatch's slice, its deadline brought to the present, and queue a placement
+    /// notice. Not for kernel threads.
+    pub prev_busy_queue: bool,
     /// At a slice end, keep the expiring task on its CPU while its advanced deadline is still
     /// the earliest of the queues the CPU serves (nice levels then work on a shared CPU).
     pub keep_earliest: bool,
@@ -127,6 +133,8 @@ pub struct ExtensionCounters {
     pub placed_notices_lost: u64,
     /// Waking tasks that preempted a running task on the BPF side (prev_busy_preempt).
     pub fast_preempts: u64,
+    /// Waking tasks the BPF side put in the shared queue itself (prev_busy_queue).
+    pub fast_queued: u64,
     /// Slices the slice timer ended on time because a task waited (slice_timer).
     pub slice_timer_kicks: u64,
     /// Slice ends where the expiring task kept its CPU (keep_earliest).
@@ -438,6 +446,7 @@ impl<'cb> BpfScheduler<'cb> {
         skel.maps.rodata_data.as_mut().unwrap().notify_exit = ext.notify_exit;
         skel.maps.rodata_data.as_mut().unwrap().prev_idle_fast = ext.prev_idle_fast;
         skel.maps.rodata_data.as_mut().unwrap().prev_busy_preempt = ext.prev_busy_preempt;
+        skel.maps.rodata_data.as_mut().unwrap().prev_busy_queue = ext.prev_busy_queue;
         skel.maps.rodata_data.as_mut().unwrap().keep_earliest = ext.keep_earliest;
         skel.maps.rodata_data.as_mut().unwrap().requeue_expired = ext.requeue_expired;
         skel.maps.rodata_data.as_mut().unwrap().slice_timer = ext.slice_timer;
@@ -784,6 +793,7 @@ impl<'cb> BpfScheduler<'cb> {
             fast_dispatches: b.nr_fast_dispatches,
             placed_notices_lost: b.nr_placed_lost,
             fast_preempts: b.nr_fast_preempts,
+            fast_queued: b.nr_fast_queued,
             slice_timer_kicks: b.nr_slice_timer_kicks,
             kept: b.nr_kept,
             requeued: b.nr_requeued,
