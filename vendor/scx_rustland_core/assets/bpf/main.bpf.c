@@ -1169,9 +1169,24 @@ static bool may_preempt_cpu(const struct task_struct *p, s32 cpu, u64 deadline)
 }
 
 /*
+ * Whether a CPU @p may use is idle.
+ */
+static bool idle_cpu_allowed(const struct task_struct *p)
+{
+	const struct cpumask *idle;
+	bool allowed;
+
+	idle = scx_bpf_get_idle_cpumask();
+	allowed = bpf_cpumask_intersects(idle, p->cpus_ptr);
+	scx_bpf_put_idle_cpumask(idle);
+	return allowed;
+}
+
+/*
  * The CPU waking task @p, under a standing decision to preempt
  * (tctx->preempt_prev, checked by the caller), should run on at once, ahead of
- * the task running there, or -1. Only when no CPU @p may use is idle (an idle CPU is EEVDF's
+ * the task running there, or -1. Only when no CPU @p may use is idle, which the
+ * caller checks (idle_cpu_allowed(): an idle CPU is EEVDF's
  * choice first, and the idle fast path's). Its previous CPU if @p may preempt
  * it; else, as user space's decision would do (the shared queue and a
  * preemption of the allowed CPU running the latest deadline, preempt_for()),
@@ -1180,17 +1195,9 @@ static bool may_preempt_cpu(const struct task_struct *p, s32 cpu, u64 deadline)
 static s32 fast_preempt_cpu(const struct task_struct *p, s32 prev_cpu,
 			    u64 deadline)
 {
-	const struct cpumask *idle;
 	struct cpu_run *run;
-	bool idle_allowed;
 	u64 latest = deadline;
 	s32 i, victim = -1;
-
-	idle = scx_bpf_get_idle_cpumask();
-	idle_allowed = bpf_cpumask_intersects(idle, p->cpus_ptr);
-	scx_bpf_put_idle_cpumask(idle);
-	if (idle_allowed)
-		return -1;
 
 	if (may_preempt_cpu(p, prev_cpu, deadline))
 		return prev_cpu;
@@ -1234,9 +1241,7 @@ static s32 fast_preempt_cpu(const struct task_struct *p, s32 prev_cpu,
  */
 static bool queue_fast_path(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 {
-	const struct cpumask *idle;
 	struct task_ctx *tctx;
-	bool idle_allowed;
 	u64 deadline;
 
 	if (!prev_busy_queue || builtin_idle || !(enq_flags & SCX_ENQ_WAKEUP) ||
@@ -1246,10 +1251,7 @@ static bool queue_fast_path(struct task_struct *p, s32 prev_cpu, u64 enq_flags)
 	if (!tctx || !tctx->idle_prev_slice)
 		return false;
 
-	idle = scx_bpf_get_idle_cpumask();
-	idle_allowed = bpf_cpumask_intersects(idle, p->cpus_ptr);
-	scx_bpf_put_idle_cpumask(idle);
-	if (idle_allowed)
+	if (idle_cpu_allowed(p))
 		return false;
 
 	deadline = wakeup_deadline(p, tctx);
@@ -1328,7 +1330,8 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu,
 	if (standing && prev_busy_preempt && preempt_mode && tctx->preempt_prev) {
 		u64 deadline = wakeup_deadline(p, tctx);
 
-		cpu = fast_preempt_cpu(p, prev_cpu, deadline);
+		cpu = idle_cpu_allowed(p) ? -1 :
+		      fast_preempt_cpu(p, prev_cpu, deadline);
 		if (cpu >= 0) {
 			set_deadline(p, tctx, deadline);
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, tctx->idle_prev_slice,
