@@ -116,6 +116,15 @@ enum Cmd {
         #[arg(long, env = "BENCH_QUICK", value_parser = clap::builder::FalseyValueParser::new())]
         quick: bool,
     },
+    /// Render a bench run's report again from its raw.json (after the report changed).
+    ///
+    /// Rewrites summary.md,
+    /// results.csv, the plots and result.json's table and goals in DIR (a results/bench-*
+    /// folder); the run's envelope (kernel, VM, host) is kept. Prints the summary.
+    BenchReport {
+        /// A bench run's folder (results/bench-*).
+        dir: PathBuf,
+    },
     /// Boot the guest and run a shell command in it; exits with the command's exit code.
     VmRun {
         #[command(flatten)]
@@ -329,6 +338,10 @@ fn run(cli: Cli) -> Result<bool> {
                 requested_accel: vm.accel,
             };
             bench::run(&t)
+        }
+        Cmd::BenchReport { dir } => {
+            println!("{}", bench::rerender(&dir)?);
+            Ok(true)
         }
         Cmd::VmRun { vm, rw, command } => {
             let mut cfg = vm.config()?;

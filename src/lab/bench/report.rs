@@ -26,6 +26,9 @@ pub struct Stat {
     pub q3: f64,
     /// median / EEVDF's median (None when EEVDF has no number).
     pub ratio: Option<f64>,
+    /// The repetitions' values, sorted (raw.json has them already; not repeated in result.json).
+    #[serde(skip)]
+    pub values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,8 +95,59 @@ pub fn stat(scheduler: &str, values: &[f64]) -> Stat {
         q1: quantile(&v, 0.25),
         q3: quantile(&v, 0.75),
         ratio: None,
+        values: v,
     }
 }
+
+/// The one-sided p-value of a Mann–Whitney U test that the values in `a` tend to be larger
+/// than those in `b` (None when either is empty): the share of all ways to split the pooled
+/// values into groups of those sizes whose U (pairs with a > b, ties counting ½) is at least
+/// the observed one. Exact up to 20 values in all (4 repetitions each: the smallest p is
+/// 1/70 ≈ 0.014, when every value of `a` is above every value of `b`); beyond that, the normal
+/// approximation with a continuity correction.
+pub fn p_larger(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    // Twice U, to count ties as whole numbers.
+    let u2 = |a: &mut dyn Iterator<Item = f64>, b: &[f64]| -> u64 {
+        a.map(|x| b.iter().map(|&y| 2 * u64::from(x > y) + u64::from(x == y)).sum::<u64>()).sum()
+    };
+    let observed = u2(&mut a.iter().copied(), b);
+    let pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+    let (n, total) = (a.len(), pooled.len());
+    if total <= 20 {
+        let (mut at_least, mut splits) = (0u64, 0u64);
+        for mask in 0u32..(1 << total) {
+            if mask.count_ones() as usize != n {
+                continue;
+            }
+            let (pa, pb): (Vec<(usize, f64)>, Vec<(usize, f64)>) =
+                pooled.iter().copied().enumerate().partition(|(i, _)| mask & (1 << i) != 0);
+            let pb: Vec<f64> = pb.into_iter().map(|(_, v)| v).collect();
+            splits += 1;
+            at_least += u64::from(u2(&mut pa.into_iter().map(|(_, v)| v), &pb) >= observed);
+        }
+        return Some(at_least as f64 / splits as f64);
+    }
+    let (n, m) = (n as f64, b.len() as f64);
+    let mean = n * m / 2.0;
+    let sd = (n * m * (n + m + 1.0) / 12.0).sqrt();
+    let z = (observed as f64 / 2.0 - mean - 0.5) / sd;
+    Some(0.5 * erfc(z / std::f64::consts::SQRT_2))
+}
+
+/// The complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))).exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Below this p-value a model row is called worse than the heuristic beyond the run's spread.
+pub const WORSE_P: f64 = 0.05;
 
 /// Rows in benchmark order, schedulers in the raw file's order; warm-up runs left out.
 pub fn summarize(raw: &Raw) -> Vec<Row> {
@@ -193,6 +247,27 @@ pub fn goals(rows: &[Row]) -> Vec<String> {
     };
     out.push(against_heuristic("model against heuristic", &mut GOALS.iter().map(|&(b, m, _)| (b, m))));
     out.push(against_heuristic("held out, model against heuristic", &mut HELDOUT.iter().copied()));
+    // The same comparison, tested: a median above the heuristic's is not evidence by itself —
+    // with 4 repetitions and a 10–20% spread between runs of one scheduler, two equal
+    // schedulers differ in every row, half the time one way. A row counts as worse beyond the
+    // spread only if the repetitions say so (one-sided Mann–Whitney, p < WORSE_P).
+    let tested = |what: &str, list: &mut dyn Iterator<Item = (&str, &str)>| {
+        let (mut within, mut worse) = (Vec::new(), Vec::new());
+        for (bench, metric) in list {
+            if let (Some(m), Some(h)) = (stat(bench, metric, "model"), stat(bench, metric, "heuristic")) {
+                let Some(p) = p_larger(&m.values, &h.values) else { continue };
+                let cell = format!("{bench} {metric} {:.2}× (p = {p:.3})", m.median / h.median);
+                if p < WORSE_P { worse.push(cell) } else { within.push(cell) }
+            }
+        }
+        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        format!("{what}, tested (one-sided Mann–Whitney on the repetitions, worse if p < {WORSE_P}): {} — \
+                 worse beyond the spread on {}; not beyond it on {}",
+                if within.is_empty() && worse.is_empty() { "no numbers" } else { verdict(worse.is_empty()) },
+                list(&worse), list(&within))
+    };
+    out.push(tested("model against heuristic", &mut GOALS.iter().map(|&(b, m, _)| (b, m))));
+    out.push(tested("held out, model against heuristic", &mut HELDOUT.iter().copied()));
     out
 }
 
@@ -510,13 +585,53 @@ mod tests {
     }
 
     #[test]
+    fn the_test_of_worse_counts_how_the_repetitions_fall() {
+        let close = |p: Option<f64>, want: f64| (p.unwrap() - want).abs() < 1e-9;
+        // Every model value above every heuristic value: 1 split in C(8,4) = 70 does that.
+        assert!(close(p_larger(&[2.0, 2.1, 2.2, 2.3], &[1.0, 1.1, 1.2, 1.3]), 1.0 / 70.0));
+        // One pair out of order (U = 15 of 16): 2 splits in 70 reach it.
+        assert!(close(p_larger(&[1.0, 1.1, 1.2, 1.3], &[1.05, 0.9, 0.8, 0.7]), 2.0 / 70.0));
+        // All below, or all equal: no evidence at all.
+        assert!(close(p_larger(&[1.0, 1.1], &[2.0, 2.1]), 1.0));
+        assert!(close(p_larger(&[3.0; 4], &[3.0; 4]), 1.0));
+        assert_eq!(p_larger(&[], &[1.0]), None);
+        // Past 20 values, the normal approximation: all above is very unlikely, interleaved is not.
+        let (lo, hi): (Vec<f64>, Vec<f64>) = ((0..12).map(f64::from).collect(), (100..112).map(f64::from).collect());
+        assert!(p_larger(&hi, &lo).unwrap() < 1e-4, "{:?}", p_larger(&hi, &lo));
+        let (odd, even): (Vec<f64>, Vec<f64>) = ((0..12).map(|i| f64::from(2 * i + 1)).collect(), (0..12).map(|i| f64::from(2 * i)).collect());
+        let p = p_larger(&odd, &even).unwrap();
+        assert!((0.3..0.6).contains(&p), "{p}");
+        assert!((erfc(0.0) - 1.0).abs() < 1e-6 && (erfc(1.0) - 0.157299).abs() < 1e-6 && (erfc(-1.0) - 1.842701).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_median_above_the_heuristics_is_worse_only_beyond_the_spread() {
+        let reps = |bench: &str, metric: &str, cells: &[(&str, &[f64])]| Row {
+            bench: bench.into(), metric: metric.into(), unit: "s".into(), lower_is_better: true,
+            stats: cells.iter().map(|&(s, v)| stat(s, v)).collect() };
+        // Medians 1.07× apart, the repetitions interleaved: not beyond the spread.
+        let within = vec![reps("hackbench-g1", "time", &[("heuristic", &[1.344, 1.353, 1.394, 1.453]), ("model", &[1.339, 1.469, 1.476, 1.768])])];
+        let g = goals(&within);
+        assert!(g[6].contains("not reached") && g[6].contains("worse on hackbench-g1 time 1.07×"), "the strict line stays: {g:?}");
+        assert!(g[8].starts_with("model against heuristic, tested") && g[8].contains(": reached")
+                && g[8].contains("worse beyond the spread on none; not beyond it on hackbench-g1 time 1.07× (p = 0.171)"), "{g:?}");
+        // Every model repetition slower: worse beyond the spread, and the goal is missed.
+        let worse = vec![reps("hackbench-g4", "time", &[("heuristic", &[2.78, 2.80, 2.99, 3.13]), ("model", &[3.12, 3.35, 3.51, 3.58])])];
+        let g = goals(&worse);
+        assert!(g[8].contains("not reached") && g[8].contains("worse beyond the spread on hackbench-g4 time 1.18× (p = 0.029)"), "{g:?}");
+        assert!(g[9].starts_with("held out, model against heuristic, tested") && g[9].contains("no numbers"), "{g:?}");
+        let held = vec![reps("heldout-sort", "time", &[("heuristic", &[1.0, 1.0, 1.01, 1.02]), ("model", &[1.1, 1.1, 1.2, 1.2])])];
+        assert!(goals(&held)[9].contains("not reached") && goals(&held)[9].contains("heldout-sort time"), "{:?}", goals(&held));
+    }
+
+    #[test]
     fn the_held_out_rows_are_judged_apart_model_against_heuristic() {
         let rows = vec![row("heldout-gzip", "time", &[("eevdf", 2.0, 1.0), ("heuristic", 2.2, 1.1), ("model", 2.1, 1.05)]),
                         // pmq's average is not a held-out goal row: the model's worse average changes nothing.
                         row("heldout-pmq", "avg", &[("eevdf", 50.0, 1.0), ("heuristic", 60.0, 1.2), ("model", 90.0, 1.8)]),
                         row("heldout-pmq", "p99", &[("eevdf", 900.0, 1.0), ("heuristic", 1000.0, 1.1), ("model", 1000.0, 1.1)])];
         let g = goals(&rows);
-        assert_eq!(g.len(), 8, "{g:?}");
+        assert_eq!(g.len(), 10, "{g:?}");
         assert!(g[6].contains("no numbers"), "held-out rows are not the preemption goals': {g:?}");
         assert!(g[7].starts_with("held out, model against heuristic") && g[7].contains(": reached")
                 && g[7].contains("no worse on heldout-gzip time 0.95×, heldout-pmq p99 1.00×"), "{g:?}");
