@@ -11,7 +11,9 @@
 //!   one (it claims the CPU it returns), read what the BPF side counts of the system, and ask
 //!   the policy *where* the task runs, *in what order* (a virtual deadline) and *for how long*
 //!   (a time slice). The policy is the heuristic, or with `--model` the trained models; both
-//!   live in the shared core (`scx_mimic::policy`), unit-tested without the BPF framework.
+//!   live in the shared core (`scx_mimic::policy`), unit-tested without the BPF framework. The
+//!   order is the heuristic's for both by default (vruntime + CPU time since the last wakeup):
+//!   EEVDF's deadline from the model's slice (`--order slice`) measured slower.
 //! * A task goes to a CPU's own queue only if that CPU is idle; every other task goes to the
 //!   shared queue, where the CPUs take tasks in deadline order.
 //! * A waking task may ask to preempt — under the heuristic when it is eligible (behind the
@@ -59,7 +61,7 @@ use scx_utils::UserExitInfo;
 
 use scx_mimic::bpf_view::BpfCounts;
 use scx_mimic::cpuset::CpuSet;
-use scx_mimic::policy::{is_critical, Context, Decision, Heuristic, Learned, Models, Notice, Policy, PreemptRule, Target};
+use scx_mimic::policy::{is_critical, Context, Decision, Heuristic, Learned, Models, Notice, Order, Policy, PreemptRule, Target};
 use scx_mimic::stats::SchedCounters;
 use scx_mimic::Task;
 
@@ -70,8 +72,8 @@ const SCHEDULER_NAME: &str = "scx_mimic";
 ///
 /// With --model DIR it loads DIR/slice.model, DIR/placement.model and DIR/preempt.model (trained
 /// by `mimic train`) and asks them, for every task, for its time slice, where to run it and, at a
-/// wakeup, whether to preempt; the deadline follows
-/// EEVDF's rule (vruntime + slice scaled by weight). Without --model it runs a plain heuristic:
+/// wakeup, whether to preempt; the deadline is the heuristic's (below), or with --order slice
+/// EEVDF's (vruntime + the model's slice scaled by weight). Without --model it runs a plain heuristic:
 /// virtual deadline = vruntime + runtime since the last wakeup (both scaled by the task's
 /// weight), an idle CPU from the BPF idle picker when there is one, otherwise the shared queue,
 /// and a fixed time slice.
@@ -99,6 +101,12 @@ struct Opts {
     /// deadline.
     #[arg(long, value_enum, default_value = "auto")]
     preempt: Preempt,
+
+    /// How the model's tasks are ordered (their virtual deadline): runtime (the heuristic's
+    /// order, vruntime + CPU time since the last wakeup: measured faster on hackbench -g 4) or
+    /// slice (EEVDF's deadline, vruntime + the model's slice). Needs --model.
+    #[arg(long, value_enum, default_value = "runtime")]
+    order: OrderArg,
 
     /// How the BPF side preempts a CPU: kick (SCX_KICK_PREEMPT) or slice (zero the running
     /// task's slice, then kick, as scx_lavd does).
@@ -225,6 +233,23 @@ enum Preempt {
     Deadline,
     /// The preemption model decides at each wakeup (needs --model).
     Model,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OrderArg {
+    /// vruntime + CPU time since the last wakeup, scaled by weight (the heuristic's order).
+    Runtime,
+    /// vruntime + the model's slice, scaled by weight (EEVDF's deadline).
+    Slice,
+}
+
+impl From<OrderArg> for Order {
+    fn from(o: OrderArg) -> Order {
+        match o {
+            OrderArg::Runtime => Order::Runtime,
+            OrderArg::Slice => Order::Slice,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -653,7 +678,8 @@ fn schedule_once(opts: &Opts, models: Option<&Models>, restarts: u32) -> i32 {
     match models {
         Some(m) => schedule_with(
             opts,
-            Learned::new(m, slice_ns, opts.max_slice_us * 1000, opts.preempt_rule(true), timer_overhead_ns()),
+            Learned::new(m, slice_ns, opts.max_slice_us * 1000, opts.preempt_rule(true), timer_overhead_ns())
+                .with_order(opts.order.into()),
             restarts,
         ),
         None => schedule_with(opts, Heuristic::new(slice_ns, opts.preempt_rule(false)), restarts),
@@ -710,5 +736,13 @@ mod tests {
         assert!(d.prev_busy_queue);
         assert!(!ext(&["--no-fast-queue"]).prev_busy_queue);
         assert!(!ext(&["--no-fast-path"]).prev_busy_queue, "it rides on the fast path's standing decision");
+    }
+
+    #[test]
+    fn the_models_order_is_the_heuristics_unless_asked() {
+        let order = |args: &[&str]| Order::from(Opts::parse_from(std::iter::once("scx_mimic").chain(args.iter().copied())).order);
+        assert_eq!(order(&[]), Order::Runtime);
+        assert_eq!(order(&["--order", "slice"]), Order::Slice);
+        assert!(Opts::try_parse_from(["scx_mimic", "--order", "fifo"]).is_err());
     }
 }
