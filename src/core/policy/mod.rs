@@ -85,16 +85,18 @@ pub enum PreemptRule {
 /// How the learned policy orders its tasks in the shared queue (the virtual deadline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
-    /// The heuristic's order: vruntime + CPU time since the last wakeup (at most 4 slices of
-    /// it), both scaled by weight ([`VirtualClock::deadline`]) — tasks that sleep often come
-    /// before those that run on. Measured better for the model on `hackbench -g 4` (two boots,
-    /// 2026-11-30: 2.84 s against 3.12 s with [`Order::Slice`], heuristic 2.95 s, EEVDF 3.18 s;
-    /// every other benchmark alike).
-    #[default]
-    Runtime,
     /// EEVDF's deadline: vruntime + the model's slice scaled by weight
     /// ([`VirtualClock::deadline_with_slice`]) — a short slice means an early deadline.
+    #[default]
     Slice,
+    /// The heuristic's order: vruntime + CPU time since the last wakeup (at most 4 slices of
+    /// it), both scaled by weight ([`VirtualClock::deadline`]). Measured on `hackbench -g 4`
+    /// (2026-11-30, three boots): faster than [`Order::Slice`] in two (2.84 s against 3.12 s,
+    /// heuristic 2.95 s), not in the third (3.26 s against 3.33 s, heuristic 2.93 s); and in
+    /// the VM gate it made the model's latency probe slower in five runs of five (p50 7.6–8.8 ms
+    /// against 5.5–5.8 ms; heuristic 5.9–6.6 ms): a long model slice no longer puts its task's
+    /// deadline far ahead. Not the default.
+    Runtime,
 }
 
 /// What the scheduler knows when it asks about a task, besides the task itself.
