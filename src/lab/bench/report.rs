@@ -109,26 +109,28 @@ pub fn p_larger(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    // Twice U, to count ties as whole numbers.
-    let u2 = |a: &mut dyn Iterator<Item = f64>, b: &[f64]| -> u64 {
-        a.map(|x| b.iter().map(|&y| 2 * u64::from(x > y) + u64::from(x == y)).sum::<u64>()).sum()
-    };
-    let observed = u2(&mut a.iter().copied(), b);
     let pooled: Vec<f64> = a.iter().chain(b).copied().collect();
     let (n, total) = (a.len(), pooled.len());
-    if total <= 20 {
-        let (mut at_least, mut splits) = (0u64, 0u64);
-        for mask in 0u32..(1 << total) {
-            if mask.count_ones() as usize != n {
-                continue;
+    // Twice U of a split of the pooled values (`in_a(i)`: value i is in the first group), so
+    // that ties count as whole numbers.
+    let u2 = |in_a: &dyn Fn(usize) -> bool| -> u64 {
+        let mut u = 0;
+        for i in (0..total).filter(|&i| in_a(i)) {
+            for j in (0..total).filter(|&j| !in_a(j)) {
+                u += 2 * u64::from(pooled[i] > pooled[j]) + u64::from(pooled[i] == pooled[j]);
             }
-            let (pa, pb): (Vec<(usize, f64)>, Vec<(usize, f64)>) =
-                pooled.iter().copied().enumerate().partition(|(i, _)| mask & (1 << i) != 0);
-            let pb: Vec<f64> = pb.into_iter().map(|(_, v)| v).collect();
-            splits += 1;
-            at_least += u64::from(u2(&mut pa.into_iter().map(|(_, v)| v), &pb) >= observed);
         }
-        return Some(at_least as f64 / splits as f64);
+        u
+    };
+    let observed = u2(&|i| i < n);
+    if total <= 20 {
+        let splits = (0u32..(1 << total)).filter(|mask| mask.count_ones() as usize == n);
+        let (mut at_least, mut count) = (0u64, 0u64);
+        for mask in splits {
+            count += 1;
+            at_least += u64::from(u2(&|i| mask & (1 << i) != 0) >= observed);
+        }
+        return Some(at_least as f64 / count as f64);
     }
     let (n, m) = (n as f64, b.len() as f64);
     let mean = n * m / 2.0;
@@ -231,43 +233,42 @@ pub fn goals(rows: &[Row]) -> Vec<String> {
                                               not judged, no scx_rustland number"),
         });
     }
-    // The model against the heuristic, row by row (lower is better on every row listed).
-    let against_heuristic = |what: &str, list: &mut dyn Iterator<Item = (&str, &str)>| {
-        let (mut no_worse, mut worse) = (Vec::new(), Vec::new());
-        for (bench, metric) in list {
+    // The model against the heuristic, row by row (lower is better on every row listed): `judge`
+    // gives a row's cell and whether it is worse; returns the verdict and the rows not worse
+    // and worse.
+    let against = |rows: &[(&str, &str)], judge: &dyn Fn(&Stat, &Stat) -> Option<(String, bool)>| {
+        let (mut fine, mut worse) = (Vec::new(), Vec::new());
+        for &(bench, metric) in rows {
             if let (Some(m), Some(h)) = (stat(bench, metric, "model"), stat(bench, metric, "heuristic")) {
-                let cell = format!("{bench} {metric} {:.2}×", m.median / h.median);
-                if m.median <= h.median { no_worse.push(cell) } else { worse.push(cell) }
+                if let Some((cell, is_worse)) = judge(m, h) {
+                    let cell = format!("{bench} {metric} {cell}");
+                    if is_worse { worse.push(cell) } else { fine.push(cell) }
+                }
             }
         }
         let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-        format!("{what} (model/heuristic, goal: no worse on each): {} — no worse on {}; worse on {}",
-                if no_worse.is_empty() && worse.is_empty() { "no numbers" } else { verdict(worse.is_empty()) },
-                list(&no_worse), list(&worse))
+        (if fine.is_empty() && worse.is_empty() { "no numbers" } else { verdict(worse.is_empty()) }, list(&fine), list(&worse))
     };
-    out.push(against_heuristic("model against heuristic", &mut GOALS.iter().map(|&(b, m, _)| (b, m))));
-    out.push(against_heuristic("held out, model against heuristic", &mut HELDOUT.iter().copied()));
-    // The same comparison, tested: a median above the heuristic's is not evidence by itself —
-    // with 4 repetitions and a 10–20% spread between runs of one scheduler, two equal
-    // schedulers differ in every row, half the time one way. A row counts as worse beyond the
-    // spread only if the repetitions say so (one-sided Mann–Whitney, p < WORSE_P).
-    let tested = |what: &str, list: &mut dyn Iterator<Item = (&str, &str)>| {
-        let (mut within, mut worse) = (Vec::new(), Vec::new());
-        for (bench, metric) in list {
-            if let (Some(m), Some(h)) = (stat(bench, metric, "model"), stat(bench, metric, "heuristic")) {
-                let Some(p) = p_larger(&m.values, &h.values) else { continue };
-                let cell = format!("{bench} {metric} {:.2}× (p = {p:.3})", m.median / h.median);
-                if p < WORSE_P { worse.push(cell) } else { within.push(cell) }
-            }
-        }
-        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-        format!("{what}, tested (one-sided Mann–Whitney on the repetitions, worse if p < {WORSE_P}): {} — \
-                 worse beyond the spread on {}; not beyond it on {}",
-                if within.is_empty() && worse.is_empty() { "no numbers" } else { verdict(worse.is_empty()) },
-                list(&worse), list(&within))
+    // By the medians.
+    let by_median = |m: &Stat, h: &Stat| Some((format!("{:.2}×", m.median / h.median), m.median > h.median));
+    // Tested: a median above the heuristic's is not evidence by itself — with 4 repetitions and
+    // a 10–20% spread between runs of one scheduler, two equal schedulers differ in every row,
+    // half the time one way. A row counts as worse beyond the spread only if the repetitions
+    // say so (one-sided Mann–Whitney, p < WORSE_P).
+    let tested = |m: &Stat, h: &Stat| {
+        p_larger(&m.values, &h.values).map(|p| (format!("{:.2}× (p = {p:.3})", m.median / h.median), p < WORSE_P))
     };
-    out.push(tested("model against heuristic", &mut GOALS.iter().map(|&(b, m, _)| (b, m))));
-    out.push(tested("held out, model against heuristic", &mut HELDOUT.iter().copied()));
+    let goal_rows: Vec<(&str, &str)> = GOALS.iter().map(|&(b, m, _)| (b, m)).collect();
+    let row_sets = [("model against heuristic", &goal_rows[..]), ("held out, model against heuristic", HELDOUT)];
+    for (what, rows) in row_sets {
+        let (v, fine, worse) = against(rows, &by_median);
+        out.push(format!("{what} (model/heuristic, goal: no worse on each): {v} — no worse on {fine}; worse on {worse}"));
+    }
+    for (what, rows) in row_sets {
+        let (v, fine, worse) = against(rows, &tested);
+        out.push(format!("{what}, tested (one-sided Mann–Whitney on the repetitions, worse if p < {WORSE_P}): {v} — \
+                          worse beyond the spread on {worse}; not beyond it on {fine}"));
+    }
     out
 }
 
