@@ -151,6 +151,77 @@ fn erfc(x: f64) -> f64 {
 /// Below this p-value a model row is called worse than the heuristic beyond the run's spread.
 pub const WORSE_P: f64 = 0.05;
 
+/// How many of the C(n+m, n) ways to split n + m distinct values into groups of n and m give
+/// each Mann–Whitney U (0..=n·m): the null distribution, by the recurrence on the largest value
+/// (in the first group it adds m to U, in the second nothing).
+fn u_counts(n: usize, m: usize) -> Vec<f64> {
+    // table[i][j]: the counts for groups of i and j.
+    let mut table: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); m + 1]; n + 1];
+    for i in 0..=n {
+        for j in 0..=m {
+            table[i][j] = if i == 0 || j == 0 {
+                vec![1.0]
+            } else {
+                let mut c = vec![0.0; i * j + 1];
+                for (u, v) in table[i - 1][j].iter().enumerate() {
+                    c[u + j] += v;
+                }
+                for (u, v) in table[i][j - 1].iter().enumerate() {
+                    c[u] += v;
+                }
+                c
+            };
+        }
+    }
+    std::mem::take(&mut table[n][m])
+}
+
+/// A distribution-free interval for how many times larger `a`'s values are than `b`'s (the
+/// Hodges–Lehmann estimator's interval, taken on the ratios): of the n·m ratios a_i / b_j,
+/// sorted, the k-th smallest to the k-th largest, with k the largest count for which
+/// P(U < k) ≤ 5% when both groups come from one distribution. Returns (low, high, coverage):
+/// with 4 and 4 repetitions k = 2 and the coverage is 1 − 4/70 ≈ 94%. None when a value is not
+/// positive, or the groups are too small for a 90% interval (2 and 2: P(U = 0) = 1/6).
+pub fn ratio_interval(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
+    if a.is_empty() || b.is_empty() || a.iter().chain(b).any(|v| !v.is_finite() || *v <= 0.0) {
+        return None;
+    }
+    let counts = u_counts(a.len(), b.len());
+    let total: f64 = counts.iter().sum();
+    // cum = P(U < k) as k grows; keep the last k whose tail is within 5%.
+    let (mut k, mut cum) = (0, 0.0);
+    while k < counts.len() && (cum + counts[k]) / total <= 0.05 {
+        cum += counts[k];
+        k += 1;
+    }
+    if k == 0 {
+        return None;
+    }
+    let mut ratios: Vec<f64> = a.iter().flat_map(|x| b.iter().map(move |y| x / y)).collect();
+    ratios.sort_by(f64::total_cmp);
+    Some((ratios[k - 1], ratios[ratios.len() - k], 1.0 - 2.0 * cum / total))
+}
+
+/// What the repetitions say of a goal "model/EEVDF ≤ limit": the interval of the ratio
+/// (`ratio_interval`), and whether it lies below the limit (the goal reached beyond the spread),
+/// above it (missed beyond it), or across it. Empty when there is no interval (a single
+/// repetition, or too few).
+fn goal_spread(model: &Stat, eevdf: &Stat, limit: f64) -> String {
+    match ratio_interval(&model.values, &eevdf.values) {
+        None => String::new(),
+        Some((lo, hi, cov)) => {
+            let what = if hi <= limit {
+                format!("≤ {limit:.2} beyond the spread")
+            } else if lo > limit {
+                format!("> {limit:.2} beyond the spread")
+            } else {
+                format!("{limit:.2} inside it: the repetitions cannot tell")
+            };
+            format!("; repetitions: {:.0}% interval {lo:.2}–{hi:.2}, {what}", 100.0 * cov)
+        }
+    }
+}
+
 /// Rows in benchmark order, schedulers in the raw file's order; warm-up runs left out.
 pub fn summarize(raw: &Raw) -> Vec<Row> {
     let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
@@ -224,10 +295,14 @@ pub fn goals(rows: &[Row]) -> Vec<String> {
     let mut out = Vec::new();
     for &(bench, metric, limit) in GOALS {
         let peer = (bench == PEER_GOAL).then(|| ratio(bench, metric, "scx_rustland"));
+        let spread = match (stat(bench, metric, "model"), stat(bench, metric, "eevdf")) {
+            (Some(m), Some(e)) => goal_spread(m, e, limit),
+            _ => String::new(),
+        };
         out.push(match (ratio(bench, metric, "model"), peer) {
             (None, _) => format!("{bench} {metric}: no model number"),
-            (Some(r), None) => format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2}): {}", verdict(r <= limit)),
-            (Some(r), Some(Some(p))) => format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2} and ≤ scx_rustland's {p:.2}): {}",
+            (Some(r), None) => format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2}): {}{spread}", verdict(r <= limit)),
+            (Some(r), Some(Some(p))) => format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2} and ≤ scx_rustland's {p:.2}): {}{spread}",
                                                 verdict(r <= limit && r <= p)),
             (Some(r), Some(None)) => format!("{bench} {metric}: model/EEVDF = {r:.2} (goal ≤ {limit:.2} and ≤ scx_rustland's): \
                                               not judged, no scx_rustland number"),
@@ -519,7 +594,8 @@ mod tests {
         let h = &rows[0].stats[1];
         assert!((h.ratio.unwrap() - 1.15).abs() < 1e-9, "{h:?}");
         let g = goals(&rows);
-        assert!(g[0].starts_with("messaging time: model/EEVDF = 1.00") && g[0].ends_with(": reached"), "{g:?}");
+        assert!(g[0].starts_with("messaging time: model/EEVDF = 1.00")
+                && g[0].ends_with(": reached; repetitions: 90% interval 0.90–1.16, 1.05 inside it: the repetitions cannot tell"), "{g:?}");
         assert!(g[4].contains("0.80") && g[4].ends_with(": reached"), "{g:?}");
         assert!(g[1].contains("no model number"));
         let md = markdown(&raw(vec![]), &rows, &serde_json::json!({"vm": {"accel": "tcg"}}));
@@ -623,6 +699,39 @@ mod tests {
         assert!(g[9].starts_with("held out, model against heuristic, tested") && g[9].contains("no numbers"), "{g:?}");
         let held = vec![reps("heldout-sort", "time", &[("heuristic", &[1.0, 1.0, 1.01, 1.02]), ("model", &[1.1, 1.1, 1.2, 1.2])])];
         assert!(goals(&held)[9].contains("not reached") && goals(&held)[9].contains("heldout-sort time"), "{:?}", goals(&held));
+    }
+
+    #[test]
+    fn the_interval_of_a_goals_ratio_says_whether_the_repetitions_can_tell() {
+        // The null distribution of U: C(8,4) = 70 splits, C(4,2) = 6.
+        assert_eq!(u_counts(4, 4), [1., 1., 2., 3., 5., 5., 7., 7., 8., 7., 7., 5., 5., 3., 2., 1., 1.]);
+        assert_eq!(u_counts(2, 2), [1., 1., 2., 1., 1.]);
+        assert_eq!(u_counts(3, 1), [1., 1., 1., 1.]);
+        // 4 and 4: the second smallest and second largest of the 16 ratios, 1 − 4/70 coverage.
+        let (lo, hi, cov) = ratio_interval(&[2.0, 2.2, 2.4, 2.6], &[1.0, 1.1, 1.2, 1.3]).unwrap();
+        assert!((lo - 2.0 / 1.2).abs() < 1e-12 && (hi - 2.4).abs() < 1e-12 && (cov - 66.0 / 70.0).abs() < 1e-12, "{lo} {hi} {cov}");
+        assert_eq!(ratio_interval(&[1.0, 2.0], &[1.0, 2.0]), None, "2 and 2 cannot give 90%");
+        assert_eq!(ratio_interval(&[0.0, 1.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]), None, "a ratio needs positive values");
+        // The goal line: below, above, or across the limit.
+        let goal = |bench: &str, metric: &str, model: &[f64], eevdf: &[f64]| {
+            let (e, mut m) = (stat("eevdf", eevdf), stat("model", model));
+            m.ratio = Some(m.median / e.median);
+            let row = Row { bench: bench.into(), metric: metric.into(), unit: "µs".into(), lower_is_better: true, stats: vec![e, m] };
+            goals(&[row])
+        };
+        let spread = [100.0, 105.0, 110.0, 115.0];
+        let g = goal("cyclictest", "p99", &[150.0, 155.0, 160.0, 170.0], &spread);
+        assert!(g[4].contains("not reached; repetitions: 94% interval 1.35–1.62, > 1.30 beyond the spread"), "{g:?}");
+        let g = goal("cyclictest", "p99", &[120.0, 130.0, 140.0, 150.0], &spread);
+        assert!(g[4].contains("= 1.26 (goal ≤ 1.30): reached; repetitions: 94% interval 1.09–1.43, 1.30 inside it"), "{g:?}");
+        // A 15% spread cannot show a 5% goal; a 3% one can.
+        let g = goal("messaging", "time", &spread, &spread);
+        assert!(g[0].ends_with("reached; repetitions: 94% interval 0.91–1.10, 1.05 inside it: the repetitions cannot tell"), "{g:?}");
+        let tight = [100.0, 101.0, 102.0, 103.0];
+        let g = goal("messaging", "time", &tight, &tight);
+        assert!(g[0].ends_with("reached; repetitions: 94% interval 0.98–1.02, ≤ 1.05 beyond the spread"), "{g:?}");
+        let g = goal("messaging", "time", &[100.0, 101.0, 106.0, 108.0], &tight);
+        assert!(g[0].contains("= 1.02 (goal ≤ 1.05): reached; repetitions: 94% interval 0.98–1.07, 1.05 inside it"), "{g:?}");
     }
 
     #[test]
