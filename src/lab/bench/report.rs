@@ -683,11 +683,18 @@ mod tests {
         assert!((erfc(0.0) - 1.0).abs() < 1e-6 && (erfc(1.0) - 0.157299).abs() < 1e-6 && (erfc(-1.0) - 1.842701).abs() < 1e-6);
     }
 
+    /// A row from each scheduler's repetitions, with ratios to EEVDF's median when it has one.
+    fn reps(bench: &str, metric: &str, cells: &[(&str, &[f64])]) -> Row {
+        let mut stats: Vec<Stat> = cells.iter().map(|&(s, v)| stat(s, v)).collect();
+        let eevdf = stats.iter().find(|s| s.scheduler == "eevdf").map(|s| s.median);
+        for s in &mut stats {
+            s.ratio = eevdf.map(|e| s.median / e);
+        }
+        Row { bench: bench.into(), metric: metric.into(), unit: "s".into(), lower_is_better: true, stats }
+    }
+
     #[test]
     fn a_median_above_the_heuristics_is_worse_only_beyond_the_spread() {
-        let reps = |bench: &str, metric: &str, cells: &[(&str, &[f64])]| Row {
-            bench: bench.into(), metric: metric.into(), unit: "s".into(), lower_is_better: true,
-            stats: cells.iter().map(|&(s, v)| stat(s, v)).collect() };
         // Medians 1.07× apart, the repetitions interleaved: not beyond the spread.
         let within = vec![reps("hackbench-g1", "time", &[("heuristic", &[1.344, 1.353, 1.394, 1.453]), ("model", &[1.339, 1.469, 1.476, 1.768])])];
         let g = goals(&within);
@@ -715,12 +722,7 @@ mod tests {
         assert_eq!(ratio_interval(&[1.0, 2.0], &[1.0, 2.0]), None, "2 and 2 cannot give 90%");
         assert_eq!(ratio_interval(&[0.0, 1.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]), None, "a ratio needs positive values");
         // The goal line: below, above, or across the limit.
-        let goal = |bench: &str, metric: &str, model: &[f64], eevdf: &[f64]| {
-            let (e, mut m) = (stat("eevdf", eevdf), stat("model", model));
-            m.ratio = Some(m.median / e.median);
-            let row = Row { bench: bench.into(), metric: metric.into(), unit: "µs".into(), lower_is_better: true, stats: vec![e, m] };
-            goals(&[row])
-        };
+        let goal = |bench: &str, metric: &str, model: &[f64], eevdf: &[f64]| goals(&[reps(bench, metric, &[("eevdf", eevdf), ("model", model)])]);
         let spread = [100.0, 105.0, 110.0, 115.0];
         let g = goal("cyclictest", "p99", &[150.0, 155.0, 160.0, 170.0], &spread);
         assert!(g[4].contains("not reached; repetitions: 94% interval 1.35–1.62, > 1.30 beyond the spread"), "{g:?}");
@@ -735,10 +737,7 @@ mod tests {
         let g = goal("messaging", "time", &[100.0, 101.0, 106.0, 108.0], &tight);
         assert!(g[0].contains("= 1.02 (goal ≤ 1.05): reached; repetitions: 94% interval 0.98–1.07, 1.05 inside it"), "{g:?}");
         // Pipe: the interval judges the 2× part only; worse than scx_rustland stays not reached.
-        let (e, mut m, mut r) = (stat("eevdf", &tight), stat("model", &[160.0, 162.0, 164.0, 166.0]), stat("scx_rustland", &[150.0; 4]));
-        m.ratio = Some(m.median / e.median);
-        r.ratio = Some(r.median / e.median);
-        let g = goals(&[Row { bench: "pipe".into(), metric: "per_op".into(), unit: "µs".into(), lower_is_better: true, stats: vec![e, m, r] }]);
+        let g = goals(&[reps("pipe", "per_op", &[("eevdf", &tight), ("model", &[160.0, 162.0, 164.0, 166.0]), ("scx_rustland", &[150.0; 4])])]);
         assert!(g[1].contains("≤ scx_rustland's 1.48): not reached; repetitions (the EEVDF part): 94% interval 1.57–1.64, ≤ 2.00 beyond the spread"), "{g:?}");
     }
 
