@@ -53,51 +53,88 @@ with_suite() {
   log "offering $1 beside the host's sources (private lists in $dir)"
   as_root "${APT[@]}" -o DPkg::Lock::Timeout=600 update -qq || log "warning: apt update with $1 reported errors"
 }
-# The packages `apt-get install ARGS…` would remove (a dry run: nothing is changed).
-would_remove() {
-  "${APT[@]}" -s -o Debug::NoLocking=1 install -y --no-install-recommends "$@" 2>/dev/null | awk '$1=="Remv"{print $2}' | sort -u
+# A dry run of `apt-get install ARGS…` (nothing is changed). Sets DRY_OK (1 if apt found a way),
+# DRY_REMOVED (what it would remove), DRY_UNMET (the dependencies a failed run names: "Depends:
+# NAME …"), DRY_BREAKERS (the installed packages a failed run says break it: " NAME : Breaks: …")
+# and DRY_ERROR (its first "E:" line). A failed dry run is an answer, not the end of this script.
+dry_run() {
+  local out
+  if out=$("${APT[@]}" -s -o Debug::NoLocking=1 install -y --no-install-recommends "$@" 2>&1); then DRY_OK=1; else DRY_OK=0; fi
+  DRY_REMOVED=$(awk '$1=="Remv"{print $2}' <<<"$out" | sort -u)
+  DRY_UNMET=$(grep -oE '(Pre)?Depends: [a-z0-9][a-z0-9.+-]*' <<<"$out" | awk '{print $2}' | sort -u || true)
+  DRY_BREAKERS=$(awk '/^ [a-z0-9][a-z0-9.+-]* : Breaks: /{print $1}' <<<"$out" | sort -u)
+  DRY_ERROR=$(grep -m1 '^E:' <<<"$out" || true)
+}
+# Whether the last dry run installs without removing anything.
+dry_clean() { [ "$DRY_OK" = 1 ] && [ -z "$DRY_REMOVED" ]; }
+# The installed packages the last dry run threatens: removed, or breaking the install.
+threatened() {
+  local p
+  for p in $DRY_REMOVED $DRY_BREAKERS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && echo "$p"
+  done | sort -u
 }
 
 # apt must never remove or downgrade a package of the user's. A dry run first; if the plain
-# install would remove something (say a qemu-utils from bookworm-backports, to make room for
-# bookworm's older QEMU), take the packages that cause it from the suite the threatened ones
-# came from (all of them, if that is not enough); if that still removes something, stop and
-# name it. The real install runs with --no-remove (and without --allow-downgrades, so apt
+# install would remove one (say a qemu-utils from bookworm-backports, to make room for
+# bookworm's older QEMU) or cannot go ahead because one breaks it, take the packages that cause
+# it from the suite the threatened ones came from, with the dependencies apt says they need from
+# there too (all of them, if that is not enough); if that still fails, stop and name the
+# package. The real install runs with --no-remove (and without --allow-downgrades, so apt
 # refuses any downgrade) whatever the dry run said.
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 hosts; install by hand: ${missing[*]}"
   log "installing with apt: ${missing[*]}"
   as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
   pkgs=("${missing[@]}")
-  removed=$(would_remove "${pkgs[@]}")
-  if [ -n "$removed" ]; then
-    suites=$(for p in $removed; do installed_suite "$p"; done | sort -u)
+  deps=()   # dependencies taken from the suite only because apt said so: marked automatic after
+  dry_run "${pkgs[@]}"
+  if ! dry_clean; then
+    threat=$(threatened)
+    if [ -n "$DRY_REMOVED" ]; then why="would remove"; else why="is blocked by"; fi
+    suites=$(for p in $threat; do installed_suite "$p"; done | sort -u)
     if [ -z "$suites" ]; then
       # Their suite is not in the host's sources (here: a backports QEMU, no backports source).
-      suites=$(for p in $removed; do backports_suite "$p"; done | sort -u)
+      suites=$(for p in $threat; do backports_suite "$p"; done | sort -u)
       [ "$(echo "$suites" | grep -c .)" = 1 ] && with_suite "$suites"
     fi
     if [ "$(echo "$suites" | grep -c .)" = 1 ]; then
-      log "installing ${missing[*]} from Debian's suite would remove $(echo $removed) (installed from $suites): trying $suites"
+      log "installing ${missing[*]} from Debian's suite $why $(echo $threat) (installed from $suites): trying $suites"
       # Only the packages that cannot be installed alone without a removal come from that suite
-      # (pkg/suite; apt takes what they need from it too): the rest, and what they pull in, stay
+      # (pkg/suite), with what apt says they need from it; the rest, and what they pull in, stay
       # on the host's release — '-t SUITE' for all once upgraded systemd to install udev.
       pkgs=()
       for p in "${missing[@]}"; do
-        if [ -n "$(would_remove "$p")" ]; then pkgs+=("$p/$suites"); else pkgs+=("$p"); fi
+        dry_run "$p"
+        if dry_clean; then pkgs+=("$p"); else pkgs+=("$p/$suites"); fi
       done
-      removed=$(would_remove "${pkgs[@]}")
-      if [ -n "$removed" ]; then
-        pkgs=(-t "$suites" "${missing[@]}")
-        removed=$(would_remove "${pkgs[@]}")
+      for _ in 1 2 3 4 5 6; do
+        dry_run "${pkgs[@]}"
+        dry_clean && break
+        added=0
+        for d in $DRY_UNMET; do
+          [[ " ${pkgs[*]} " == *" $d/$suites "* ]] && continue
+          pkgs+=("$d/$suites"); deps+=("$d"); added=1
+        done
+        [ $added = 1 ] || break
+      done
+      if ! dry_clean; then
+        pkgs=(-t "$suites" "${missing[@]}"); deps=()
+        dry_run "${pkgs[@]}"
       fi
     fi
-    [ -z "$removed" ] || die "installing ${missing[*]} would remove your package(s) $(echo $removed); nothing was changed. \
+    if ! dry_clean; then
+      [ -n "$DRY_REMOVED" ] && die "installing ${missing[*]} would remove your package(s) $(echo $DRY_REMOVED); nothing was changed. \
 Install them in a way that keeps yours, e.g. 'apt-get install -t SUITE ${missing[*]}' with the suite your packages came from \
-(apt-cache policy $(echo $removed)), then run this again."
+(apt-cache policy $(echo $DRY_REMOVED)), then run this again."
+      die "apt cannot install ${missing[*]} beside your packages${threat:+ (in the way: $(echo $threat))}: ${DRY_ERROR:-its dry run failed}; nothing was changed. \
+See 'apt-get install -s ${missing[*]}', then run this again."
+    fi
   fi
   as_root env DEBIAN_FRONTEND=noninteractive "${APT[@]}" -o DPkg::Lock::Timeout=600 install -y \
     --no-install-recommends --no-remove "${pkgs[@]}"
+  # What only a dependency needed stays marked as one (apt may remove it when nothing needs it).
+  [ ${#deps[@]} -eq 0 ] || as_root apt-mark auto "${deps[@]}" >/dev/null
 fi
 
 VENV="$MIMIC_CACHE/venv"

@@ -16,9 +16,12 @@ fn script(dir: &Path, name: &str, body: &str) {
 
 /// A fake host: every package installed but qemu-system-x86 and udev. `conflict` is what a dry
 /// run of the install prints: "always" a removal of qemu-utils, "plain" only when it installs
-/// qemu-system-x86 without bookworm-backports, "none" never. With `backports_listed` false, the
-/// host's sources no longer list bookworm-backports (apt knows the installed qemu-utils only from
-/// dpkg's status).
+/// qemu-system-x86 without bookworm-backports, "none" never; "deps" plays the host of
+/// 2026-12-01: apt fails (exit 100) — qemu-utils breaks bookworm's QEMU, and
+/// qemu-system-x86/bookworm-backports alone lacks qemu-system-common and seabios from there —
+/// unless those come from bookworm-backports too; "broken" fails whatever is asked. With
+/// `backports_listed` false, the host's sources no longer list bookworm-backports (apt knows the
+/// installed qemu-utils only from dpkg's status).
 /// Returns (exit ok, stderr, apt-get calls).
 fn run_setup(name: &str, conflict: &str) -> (bool, String, Vec<String>) {
     run_setup_with(name, conflict, true)
@@ -40,9 +43,20 @@ case "$*" in
     if [ {conflict} = always ] || {{ [ {conflict} = plain ] && echo "$*" | grep -q qemu-system-x86 && ! echo "$*" | grep -qE '(/| )bookworm-backports( |$)'; }}; then
       echo "Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]"
     fi
+    if {{ [ {conflict} = deps ] || [ {conflict} = broken ]; }} && echo "$*" | grep -q qemu-system-x86; then
+      if [ {conflict} = broken ] || ! echo "$*" | grep -q bookworm-backports; then
+        printf 'The following packages have unmet dependencies:\n qemu-utils : Breaks: qemu-system-common (< 1:8.0+dfsg-5~) but 1:7.2+dfsg-7+deb12u18+b3 is to be installed\nE: Error, pkgProblemResolver::Resolve generated breaks, this may be caused by held packages.\n'
+        exit 100
+      fi
+      if ! echo "$*" | grep -q ' -t ' && ! {{ echo "$*" | grep -q qemu-system-common/bookworm-backports && echo "$*" | grep -q seabios/bookworm-backports; }}; then
+        printf 'The following packages have unmet dependencies:\n qemu-system-x86 : Depends: qemu-system-common (= 1:10.0.2+ds-2+deb13u1~bpo12+1) but it is not going to be installed\n                   Depends: seabios (> 1.16.3-1~) but 1.16.2-1 is to be installed\nE: Unable to correct problems, you have held broken packages.\n'
+        exit 100
+      fi
+    fi
     echo "Inst qemu-system-x86 (1:7.2+dfsg-7+deb12u18+b3 Debian:12.12/stable [amd64])";;
 esac
 exit 0"#, calls = calls.display()));
+    script(&bin, "apt-mark", &format!(r#"echo "apt-mark $*" >> {calls}"#, calls = calls.display()));
     script(&bin.join("../cache/venv/bin"), "vng", "echo virtme-ng 1.42");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new("bash")
@@ -113,4 +127,30 @@ fn an_unlisted_suite_that_does_not_solve_the_conflict_still_stops_before_install
     assert!(!ok, "must fail: {calls:?}");
     assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
     assert!(err.contains("would remove your package(s) qemu-utils"), "{err}");
+}
+
+#[test]
+fn dependencies_apt_needs_from_the_suite_come_from_it_too_and_stay_marked_automatic() {
+    for listed in [true, false] {
+        let (ok, err, calls) = run_setup_with(&format!("deps-{listed}"), "deps", listed);
+        assert!(ok, "{err}");
+        let real = installs(&calls);
+        assert_eq!(real.len(), 1, "{calls:?}");
+        for p in ["qemu-system-x86/bookworm-backports", "qemu-system-common/bookworm-backports", "seabios/bookworm-backports"] {
+            assert!(real[0].contains(p), "{p} missing: {}", real[0]);
+        }
+        assert!(real[0].contains("--no-remove") && !real[0].contains(" -t ") && !real[0].contains("udev/"), "{}", real[0]);
+        let mark = calls.iter().find(|c| c.starts_with("apt-mark")).unwrap_or_else(|| panic!("no apt-mark: {calls:?}"));
+        assert_eq!(mark, "apt-mark auto qemu-system-common seabios");
+        assert!(err.contains("from Debian's suite is blocked by qemu-utils (installed from bookworm-backports)"), "says why it picks the suite: {err}");
+    }
+}
+
+#[test]
+fn an_install_apt_cannot_resolve_stops_with_apts_reason_before_installing() {
+    let (ok, err, calls) = run_setup("broken", "broken");
+    assert!(!ok, "must fail: {calls:?}");
+    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert!(err.contains("apt cannot install") && err.contains("(in the way: qemu-utils)")
+            && err.contains("E: Error, pkgProblemResolver::Resolve generated breaks") && err.contains("nothing was changed"), "{err}");
 }

@@ -224,9 +224,10 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
                      if c["case"]["expect_pass"] == true { "pass" } else { "fail" },
                      if c["checks_passed"] == true { "passed" } else { "failed" },
                      if c["as_expected"] == true { "ok" } else { "NOT AS EXPECTED" });
-            println!("         enabled after {:.1}s, in charge {}/{} samples, exit {}, workload exit {}",
-                     o["enable_after_s"].as_f64().unwrap_or(f64::NAN), o["samples_enabled_ours"], o["samples"],
-                     o["sched_exit_code"], o["workload_exit_code"]);
+            // A scheduler the gate never saw enabled (the broken one) has no time to show.
+            let enabled = o["enable_after_s"].as_f64().map_or("never seen enabled".to_string(), |s| format!("enabled after {s:.1}s"));
+            println!("         {enabled}, in charge {}/{} samples, exit {}, workload exit {}",
+                     o["samples_enabled_ours"], o["samples"], o["sched_exit_code"], o["workload_exit_code"]);
             if o["probe"].is_object() {
                 let p = &o["probe"];
                 let msf = |k: &str| p[k].as_f64().unwrap_or(f64::NAN) / 1000.0;
