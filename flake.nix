@@ -29,8 +29,9 @@
       # Cargo.lock, .cargo/config.toml), the BPF C sources (ours and the vendored
       # scx_rustland_core's templates and headers), and the data the tests load: the
       # datasets (training_is_deterministic_to_the_byte), the models, the fuzz corpus
-      # (model_corpus), and vm/setup.sh with its helpers (setup_apt runs it against stand-ins for
-      # apt). A path listed here that does not exist fails evaluation.
+      # (model_corpus), vm/setup.sh with its helpers (setup_apt runs it against stand-ins for
+      # apt), and the README with the kept benchmark run its table is checked against
+      # (readme_bench). A path listed here that does not exist fails evaluation.
       src = lib.fileset.toSource {
         root = ./.;
         fileset = lib.fileset.unions [
@@ -42,6 +43,8 @@
           ./tests/fuzz/corpus
           ./vm/setup.sh
           ./vm/lib.sh
+          ./README.md
+          ./benchmarks
         ];
       };
 

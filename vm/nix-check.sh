@@ -155,8 +155,8 @@ for k, v in o["devShellArgs"].items():
 need("--locked" in (o["cargoExtraArgs"] or "--locked").split(), "cargoExtraArgs drops crane's default --locked")
 flags = (o["cargoExtraArgs"] or "").split() + o["cargoTestExtraArgs"].split()
 need(len(flags) == len(set(flags)), f"cargo test would get a flag twice: {flags}")
-for d in ["bpf", "datasets", "models", "tests/fuzz/corpus"]:
-    need(f"{o['srcRoot']}/{d}" in o["srcFiles"], f"the package source lacks {d}/ (the build or its tests read it)")
+for d in ["bpf", "datasets", "models", "tests/fuzz/corpus", "README.md", "benchmarks"]:
+    need(f"{o['srcRoot']}/{d}" in o["srcFiles"], f"the package source lacks {d} (the build or its tests read it)")
 want = [m.group(1) for m in re.finditer(r"^CONFIG_([A-Z0-9_]+)=y", open(sys.argv[1]).read(), re.M)]
 need(sorted(o["kernelForced"]) == sorted(want), f"kernel forces {sorted(o['kernelForced'])}, vm/kernel.config lists {sorted(want)}")
 need(all(v == "override:50:y" for v in o["kernelForced"].values()), "every kernel option must be mkForce yes")
