@@ -55,22 +55,23 @@ with_suite() {
 }
 # A dry run of `apt-get install ARGS…` (nothing is changed). Sets DRY_OK (1 if apt found a way),
 # DRY_REMOVED (what it would remove), DRY_UNMET (the dependencies a failed run names: "Depends:
-# NAME …"), DRY_BREAKERS (the installed packages a failed run says break it: " NAME : Breaks: …")
+# NAME …"), DRY_BLOCKERS (the packages a failed run names on the left of its unmet
+# dependencies: " NAME : Breaks: …", " NAME : Depends: …")
 # and DRY_ERROR (its first "E:" line). A failed dry run is an answer, not the end of this script.
 dry_run() {
   local out
   if out=$("${APT[@]}" -s -o Debug::NoLocking=1 install -y --no-install-recommends "$@" 2>&1); then DRY_OK=1; else DRY_OK=0; fi
   DRY_REMOVED=$(awk '$1=="Remv"{print $2}' <<<"$out" | sort -u)
   DRY_UNMET=$(grep -oE '(Pre)?Depends: [a-z0-9][a-z0-9.+-]*' <<<"$out" | awk '{print $2}' | sort -u || true)
-  DRY_BREAKERS=$(awk '/^ [a-z0-9][a-z0-9.+-]* : Breaks: /{print $1}' <<<"$out" | sort -u)
+  DRY_BLOCKERS=$(awk '/^ [a-z0-9][a-z0-9.+-]* : (Pre)?(Depends|Breaks|Conflicts): /{print $1}' <<<"$out" | sort -u)
   DRY_ERROR=$(grep -m1 '^E:' <<<"$out" || true)
 }
 # Whether the last dry run installs without removing anything.
 dry_clean() { [ "$DRY_OK" = 1 ] && [ -z "$DRY_REMOVED" ]; }
-# The installed packages the last dry run threatens: removed, or breaking the install.
+# The installed packages the last dry run threatens: removed, or in the way of the install.
 threatened() {
   local p
-  for p in $DRY_REMOVED $DRY_BREAKERS; do
+  for p in $DRY_REMOVED $DRY_BLOCKERS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && echo "$p"
   done | sort -u
 }
