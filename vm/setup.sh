@@ -12,9 +12,11 @@ set -euo pipefail
 APT_PKGS=(clang-19 llvm-19 libelf-dev libseccomp-dev zlib1g-dev libzstd-dev pkg-config
           qemu-system-x86 busybox-static udev kmod stress-ng bpftool linux-perf rt-tests
           python3-venv ca-certificates fonts-dejavu-core)
+# Whether package $1 is installed.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
 for p in "${APT_PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 APT=(apt-get)   # plus private-list options when a suite the host's sources lack is needed
 # The first suite (e.g. bookworm-backports, without "/main") that `apt-cache policy` lists for
@@ -72,13 +74,13 @@ dry_clean() { [ "$DRY_OK" = 1 ] && [ -z "$DRY_REMOVED" ]; }
 threatened() {
   local p
   for p in $DRY_REMOVED $DRY_BLOCKERS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && echo "$p"
+    installed "$p" && echo "$p"
   done | sort -u
 }
 
 # apt must never remove or downgrade a package of the user's. A dry run first; if the plain
 # install would remove one (say a qemu-utils from bookworm-backports, to make room for
-# bookworm's older QEMU) or cannot go ahead because one breaks it, take the packages that cause
+# bookworm's older QEMU) or cannot go ahead because one is in its way, take the packages that cause
 # it from the suite the threatened ones came from, with the dependencies apt says they need from
 # there too (all of them, if that is not enough); if that still fails, stop and name the
 # package. The real install runs with --no-remove (and without --allow-downgrades, so apt
@@ -101,7 +103,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     if [ "$(echo "$suites" | grep -c .)" = 1 ]; then
       log "installing ${missing[*]} from Debian's suite $why $(echo $threat) (installed from $suites): trying $suites"
-      # Only the packages that cannot be installed alone without a removal come from that suite
+      # Only the packages that cannot be installed alone cleanly (no removal, no failure) come from that suite
       # (pkg/suite), with what apt says they need from it; the rest, and what they pull in, stay
       # on the host's release — '-t SUITE' for all once upgraded systemd to install udev.
       pkgs=()
