@@ -30,19 +30,24 @@ fn readme_table() -> (String, Vec<String>) {
     (run, first_table(&section[table_at..]))
 }
 
-/// Render `run`'s report again from its raw numbers, in a copy (the kept files stay as they are).
-fn rerendered_table(run: &Path, name: &str) -> Vec<String> {
+/// Render a run's report again from `raw` (its raw.json's bytes) beside `run`'s result.json, in a
+/// temporary folder (the kept files stay as they are).
+fn rerendered_table(run: &Path, raw: &[u8], name: &str) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("mimic-readme-bench-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    for f in ["raw.json", "result.json"] {
-        fs::copy(run.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", run.join(f).display()));
-    }
+    fs::copy(run.join("result.json"), dir.join("result.json")).unwrap_or_else(|e| panic!("{}/result.json: {e}", run.display()));
+    fs::write(dir.join("raw.json"), raw).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mimic")).arg("bench-report").arg(&dir).output().unwrap();
     assert!(out.status.success(), "mimic bench-report {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
     let table = first_table(&fs::read_to_string(dir.join("summary.md")).unwrap());
     let _ = fs::remove_dir_all(&dir);
     table
+}
+
+/// The kept run's raw.json.
+fn kept_raw(run: &Path) -> Vec<u8> {
+    fs::read(run.join("raw.json")).unwrap_or_else(|e| panic!("{}/raw.json: {e}", run.display()))
 }
 
 #[test]
@@ -51,7 +56,7 @@ fn the_readmes_benchmark_table_is_what_the_kept_runs_raw_numbers_give() {
     assert!(run.starts_with("benchmarks/bench-"), "{run}");
     let kept = repo().join(&run);
     assert!(readme.len() >= 10, "README's table has {} rows", readme.len());
-    let rendered = rerendered_table(&kept, "readme");
+    let rendered = rerendered_table(&kept, &kept_raw(&kept), "readme");
     assert_eq!(readme, rendered, "README's benchmark table differs from {run} rendered again");
     // The kept summary is that rendering too (the report a reader opens beside the raw numbers).
     assert_eq!(first_table(&fs::read_to_string(kept.join("summary.md")).unwrap()), rendered, "{run}/summary.md");
@@ -62,17 +67,11 @@ fn a_figure_changed_in_a_copy_of_the_kept_run_changes_the_table() {
     // The comparison above can fail: one value in the raw numbers moves one cell.
     let (run, readme) = readme_table();
     let kept = repo().join(&run);
-    let dir = std::env::temp_dir().join(format!("mimic-readme-bench-{}-changed", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::copy(kept.join("result.json"), dir.join("result.json")).unwrap();
-    let mut raw: serde_json::Value = serde_json::from_str(&fs::read_to_string(kept.join("raw.json")).unwrap()).unwrap();
+    let mut raw: serde_json::Value = serde_json::from_slice(&kept_raw(&kept)).unwrap();
     let samples = raw["samples"].as_array_mut().expect("raw.json has samples");
     let s = samples.iter_mut().find(|s| s["warmup"] != true && s["scheduler"] == "eevdf").expect("a measured EEVDF sample");
     s["value"] = serde_json::json!(s["value"].as_f64().unwrap() * 1000.0);
-    fs::write(dir.join("raw.json"), serde_json::to_vec(&raw).unwrap()).unwrap();
-    let changed = rerendered_table(&dir, "changed-out");
-    let _ = fs::remove_dir_all(&dir);
+    let changed = rerendered_table(&kept, &serde_json::to_vec(&raw).unwrap(), "changed");
     assert_eq!(changed.len(), readme.len());
     assert_ne!(changed, readme, "a thousandfold EEVDF value left the table as it was");
 }

@@ -71,6 +71,12 @@ exit 0"#, calls = calls.display()));
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned(), calls)
 }
 
+/// The script failed and installed nothing.
+fn assert_stopped_before_installing(ok: bool, calls: &[String]) {
+    assert!(!ok, "must fail: {calls:?}");
+    assert!(installs(calls).is_empty(), "nothing may be installed: {calls:?}");
+}
+
 /// The real (not dry-run) install commands among the calls.
 fn installs(calls: &[String]) -> Vec<&String> {
     calls.iter().filter(|c| c.contains("install") && !c.split(' ').any(|w| w == "-s")).collect()
@@ -91,8 +97,7 @@ fn a_conflict_is_solved_from_the_suite_of_the_threatened_package_and_nothing_is_
 #[test]
 fn an_unsolvable_conflict_stops_before_installing_and_names_the_package() {
     let (ok, err, calls) = run_setup("always", "always");
-    assert!(!ok, "must fail: {calls:?}");
-    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert_stopped_before_installing(ok, &calls);
     assert!(err.contains("would remove your package(s) qemu-utils") && err.contains("nothing was changed")
             && err.contains("apt-get install -t"), "{err}");
 }
@@ -124,8 +129,7 @@ fn a_threatened_package_from_a_suite_the_host_no_longer_lists_gets_it_through_pr
 #[test]
 fn an_unlisted_suite_that_does_not_solve_the_conflict_still_stops_before_installing() {
     let (ok, err, calls) = run_setup_with("unlisted-always", "always", false);
-    assert!(!ok, "must fail: {calls:?}");
-    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert_stopped_before_installing(ok, &calls);
     assert!(err.contains("would remove your package(s) qemu-utils"), "{err}");
 }
 
@@ -149,8 +153,7 @@ fn dependencies_apt_needs_from_the_suite_come_from_it_too_and_stay_marked_automa
 #[test]
 fn an_install_apt_cannot_resolve_stops_with_apts_reason_before_installing() {
     let (ok, err, calls) = run_setup("broken", "broken");
-    assert!(!ok, "must fail: {calls:?}");
-    assert!(installs(&calls).is_empty(), "nothing may be installed: {calls:?}");
+    assert_stopped_before_installing(ok, &calls);
     assert!(err.contains("apt cannot install") && err.contains("(in the way: qemu-utils)")
             && err.contains("E: Error, pkgProblemResolver::Resolve generated breaks") && err.contains("nothing was changed"), "{err}");
 }
