@@ -371,6 +371,9 @@ fn run(cli: Cli) -> Result<bool> {
             println!("vng     {}", cfg.vng.display());
             println!("accel   {:?}", cfg.accel);
             println!("icount  {}", cfg.icount_under(cfg.accel));
+            if let Some(t) = cfg.tcg_threads_under(cfg.accel) {
+                println!("threads {t:?} (TCG)");
+            }
             Ok(true)
         }
         Cmd::Trace(args) => args.run(),

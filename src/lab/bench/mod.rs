@@ -39,7 +39,8 @@ fn write_report(dir: &Path, raw: &guest::Raw, env: &mut serde_json::Value) -> Re
     write_atomic(&dir.join("results.csv"), report::csv(raw).as_bytes())?;
     let scheds: Vec<&str> = raw.schedulers.iter().filter(|s| s.available).map(|s| s.name.as_str()).collect();
     let mode = env["vm"]["accel"].as_str().unwrap_or("?").to_uppercase()
-        + if env["vm"]["icount"] == true { ", icount" } else { "" };
+        + if env["vm"]["icount"] == true { ", icount" } else { "" }
+        + if env["vm"]["tcg_threads"] == "multi" { ", a thread per vCPU" } else { "" };
     let title = format!("scx_mimic benchmarks, {} ({} vCPUs, {mode}), median with min–max", raw.date, raw.guest_cpus);
     let mut plots = Vec::new();
     for (name, res) in [("bars.png", report::bars_png(&dir.join("bars.png"), &rows, &scheds, &title)),

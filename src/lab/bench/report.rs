@@ -363,8 +363,8 @@ pub fn markdown(raw: &Raw, rows: &[Row], env: &serde_json::Value) -> String {
                           ({}); wall time {:.0} s",
                      raw.reps, if raw.quick { " (BENCH_QUICK)" } else { "" }, raw.order.join("; "), raw.wall_s);
     if accel == "TCG" {
-        let _ = writeln!(md, "- **TCG: the guest is emulated, so absolute numbers are emulated too** (both vCPUs share one host \
-                              thread); compare the ratios, not the values, with native runs.");
+        let _ = writeln!(md, "- **TCG: the guest is emulated, so absolute numbers are emulated too** ({}); compare the \
+                              ratios, not the values, with native runs.", crate::vm::tcg_threads_words(&env["vm"]));
     }
     if env["vm"]["icount"] == true {
         let _ = writeln!(md, "- **The guest's clock counted instructions** (QEMU `-icount shift=auto,sleep=on`, `--icount`): \

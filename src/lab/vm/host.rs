@@ -11,9 +11,15 @@
 //!   the guest dies with `Oops: int3` in the patched function and `Kernel panic - not syncing`,
 //!   vng returns 255. We saw it at boot (`sched_clock: Marking stable` patching
 //!   sched_clock_cpu) and when sched_ext attaches or detaches (it flips many static keys) — it
-//!   was the "one boot in a dozen ends with rc=255" failure. Single-threaded TCG
-//!   (`-accel tcg,thread=single`) runs all vCPUs round-robin on one host thread and makes the
-//!   race impossible. On a 2-core host it also leaves a core for the host.
+//!   was the "one boot in a dozen ends with rc=255" failure (2026-11-27, before the lab's QEMU
+//!   was Debian's 10.0 backport). Single-threaded TCG (`-accel tcg,thread=single`,
+//!   [`TcgThreads::Single`], the default) runs all vCPUs round-robin on one host thread and makes
+//!   the race impossible. On a 2-core host it also leaves a core for the host. Its price is
+//!   turn-taking no hardware has: a vCPU waits while the other has the thread, up to a tick
+//!   (measured 2026-12-01: 462 of 466 waits of 2 ms or more in cyclictest under two hogs were
+//!   such turns). With QEMU 10.0.2, multi-threaded TCG (`--tcg-threads multi`) ran 11 boots with
+//!   66 sched_ext attach/detach cycles under load (2026-12-01) without the Oops; it is an option,
+//!   and every result file records which one ran.
 //! * If a boot still ends with rc=255 before our command printed its start marker, we retry it
 //!   once and say so.
 //! * Under TCG the guest's clock is the host's, and timer interrupts arrive late, in steps of
@@ -48,6 +54,27 @@ pub enum Accel {
     Kvm,
     /// Software emulation (slow, works everywhere).
     Tcg,
+}
+
+/// How TCG runs the guest's vCPUs (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcgThreads {
+    /// All vCPUs round-robin on one host thread: no live-patching race, but a vCPU waits for the
+    /// other's turn.
+    Single,
+    /// One host thread per vCPU, as hardware runs CPUs side by side; it needs a QEMU without the
+    /// live-patching race (10.0.2 measured) and a host core per vCPU to be fair.
+    Multi,
+}
+
+impl TcgThreads {
+    fn qemu_name(self) -> &'static str {
+        match self {
+            TcgThreads::Single => "single",
+            TcgThreads::Multi => "multi",
+        }
+    }
 }
 
 /// The guest kernel, as described by vm/kernel.sh's env file.
@@ -136,6 +163,8 @@ pub struct VmConfig {
     /// Under TCG, a guest clock that counts instructions (see the module comment); ignored
     /// under KVM.
     pub icount: bool,
+    /// Under TCG, one host thread for all vCPUs or one each; ignored under KVM.
+    pub tcg_threads: TcgThreads,
 }
 
 impl VmConfig {
@@ -144,15 +173,22 @@ impl VmConfig {
     pub fn icount_under(&self, accel: Accel) -> bool {
         self.icount && accel == Accel::Tcg
     }
+
+    /// How the vCPUs ran under `accel`: None under KVM.
+    pub fn tcg_threads_under(&self, accel: Accel) -> Option<TcgThreads> {
+        (accel == Accel::Tcg).then_some(self.tcg_threads)
+    }
 }
 
-/// QEMU's options for TCG: round-robin on one thread (see the module comment), and the
-/// instruction-counted clock when asked.
-fn tcg_qemu_opts(icount: bool) -> String {
+/// QEMU's options for TCG: the vCPUs on one thread or one each (see the module comment), and
+/// the instruction-counted clock when asked (QEMU allows it with one thread only: the caller
+/// checks, see `VmOpts::config`).
+fn tcg_qemu_opts(threads: TcgThreads, icount: bool) -> String {
+    let accel = format!("-accel tcg,thread={}", threads.qemu_name());
     if icount {
-        "-accel tcg,thread=single -icount shift=auto,sleep=on".into()
+        accel + " -icount shift=auto,sleep=on"
     } else {
-        "-accel tcg,thread=single".into()
+        accel
     }
 }
 
@@ -161,8 +197,8 @@ pub fn vng_args(cfg: &VmConfig, guest_cmd: &str) -> Vec<String> {
     let mut a = Vec::new();
     if cfg.accel == Accel::Tcg {
         a.push("--disable-kvm".to_string());
-        // See the module comment: multi-threaded TCG races with kernel live patching.
-        a.push(format!("--qemu-opts={}", tcg_qemu_opts(cfg.icount_under(cfg.accel))));
+        // See the module comment: multi-threaded TCG raced with kernel live patching once.
+        a.push(format!("--qemu-opts={}", tcg_qemu_opts(cfg.tcg_threads, cfg.icount_under(cfg.accel))));
     }
     // Kernel messages on the console: kept in console.log, shown only with VM_VERBOSE.
     a.push("-v".into());
@@ -477,7 +513,7 @@ pub mod testing {
         fs::write(&vng, format!("#!/bin/sh\n{script}\n")).unwrap();
         fs::set_permissions(&vng, fs::Permissions::from_mode(0o755)).unwrap();
         let cfg = VmConfig { vng, kernel: KernelInfo { image: "/k/vmlinuz".into(), ..Default::default() }, accel: Accel::Kvm, cpus: 2, mem: "2G".into(), rw_dirs: vec![],
-                             kvm_cache: None, icount: false };
+                             kvm_cache: None, icount: false, tcg_threads: TcgThreads::Single };
         (cfg, dir)
     }
 
@@ -495,7 +531,7 @@ mod tests {
     #[test]
     fn tcg_boot_disables_kvm_and_forces_9p() {
         let cfg = VmConfig { vng: "vng".into(), kernel: kernel(), accel: Accel::Tcg, cpus: 2,
-                             mem: "2G".into(), rw_dirs: vec!["/r".into()], kvm_cache: None, icount: false };
+                             mem: "2G".into(), rw_dirs: vec!["/r".into()], kvm_cache: None, icount: false, tcg_threads: TcgThreads::Single };
         let a = vng_args(&cfg, "true");
         assert_eq!(a, ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single", "-v", "--force-9p", "-m", "2G", "-p", "2", "-r", "/k/vmlinuz", "--rwdir=/r", "--", "true"]);
         let kvm = VmConfig { accel: Accel::Kvm, ..cfg.clone() };
@@ -505,8 +541,13 @@ mod tests {
         let icount = VmConfig { icount: true, ..cfg };
         let a = vng_args(&icount, "true");
         assert_eq!(a[1], "--qemu-opts=-accel tcg,thread=single -icount shift=auto,sleep=on");
-        let a = vng_args(&VmConfig { accel: Accel::Kvm, ..icount }, "true");
+        let a = vng_args(&VmConfig { accel: Accel::Kvm, ..icount.clone() }, "true");
         assert!(!a.iter().any(|x| x.contains("icount")), "{a:?}");
+        // One host thread per vCPU when asked.
+        let multi = VmConfig { tcg_threads: TcgThreads::Multi, icount: false, ..icount };
+        assert_eq!(vng_args(&multi, "true")[1], "--qemu-opts=-accel tcg,thread=multi");
+        assert_eq!(multi.tcg_threads_under(Accel::Tcg), Some(TcgThreads::Multi));
+        assert_eq!(multi.tcg_threads_under(Accel::Kvm), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::Boo
             "accel_requested": requested,
             "accel": outcome.accel,
             "icount": vm.icount_under(outcome.accel),
+            "tcg_threads": vm.tcg_threads_under(outcome.accel),
             "cpus": vm.cpus,
             "mem": vm.mem,
             "vng": vm.vng,
@@ -131,6 +132,17 @@ pub fn envelope(kind: &str, vm: &VmConfig, requested: Accel, outcome: &host::Boo
     })
 }
 
+/// How a TCG run's vCPUs ran, in words, from a result file's `vm` object (runs before the field
+/// existed ran single-threaded).
+pub fn tcg_threads_words(vm: &serde_json::Value) -> String {
+    match (vm["tcg_threads"] == "multi", vm["cpus"].as_u64()) {
+        (true, _) => "one host thread per vCPU".into(),
+        (false, Some(2)) => "both vCPUs share one host thread".into(),
+        (false, Some(n)) => format!("all {n} vCPUs share one host thread"),
+        (false, None) => "the vCPUs share one host thread".into(),
+    }
+}
+
 fn print_vm_lines(r: &serde_json::Value) {
     let k = &r["guest_kernel"];
     let vm = &r["vm"];
@@ -139,7 +151,7 @@ fn print_vm_lines(r: &serde_json::Value) {
     println!("vm       {} x{} vCPU, {}, {:.0}s wall, {} boot attempt(s)", vm["accel"].as_str().unwrap_or("?").to_uppercase(),
              vm["cpus"], vm["mem"].as_str().unwrap_or("?"), vm["wall_s"].as_f64().unwrap_or(0.0), vm["boot_attempts"]);
     if vm["accel"] == "tcg" {
-        println!("         (TCG: software emulation; timings are emulated, not native)");
+        println!("         (TCG: software emulation; timings are emulated, not native; {})", tcg_threads_words(vm));
     }
     if vm["icount"] == true {
         println!("         (icount: the guest's clock counts instructions, not host time)");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::host::{self, Accel, VmConfig};
+use super::host::{self, Accel, TcgThreads, VmConfig};
 
 /// How to boot the guest.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,12 @@ pub struct VmOpts {
     /// emulation took. Ignored under KVM.
     #[arg(long, env = "VM_ICOUNT", value_parser = on_off)]
     pub icount: bool,
+    /// Under TCG, how the vCPUs run: single (all on one host thread, taking turns; safe with
+    /// every QEMU) or multi (one host thread each, side by side as on hardware; QEMU 10.0.2
+    /// measured free of the live-patching race that made single the default). QEMU's
+    /// instruction-counted clock needs single. Ignored under KVM.
+    #[arg(long, value_enum, env = "VM_TCG_THREADS", default_value = "single")]
+    pub tcg_threads: TcgThreads,
 }
 
 /// A yes/no from the environment: 1/0, true/false, yes/no, on/off (any case); empty is no, as
@@ -65,6 +71,24 @@ mod tests {
             assert!(on_off(v).is_err(), "{v:?} accepted");
         }
     }
+
+    #[test]
+    fn the_instruction_counted_clock_is_refused_with_a_thread_per_vcpu() {
+        let e = check_clock_and_threads(true, TcgThreads::Multi).unwrap_err().to_string();
+        assert!(e.contains("--icount") && e.contains("--tcg-threads single"), "{e}");
+        assert!(check_clock_and_threads(true, TcgThreads::Single).is_ok());
+        assert!(check_clock_and_threads(false, TcgThreads::Multi).is_ok());
+    }
+}
+
+/// QEMU refuses its instruction-counted clock with one thread per vCPU ("-icount is not
+/// allowed with MTTCG"): say so before booting, naming both settings.
+fn check_clock_and_threads(icount: bool, threads: TcgThreads) -> Result<()> {
+    if icount && threads == TcgThreads::Multi {
+        anyhow::bail!("--icount (VM_ICOUNT) needs --tcg-threads single (VM_TCG_THREADS): QEMU counts instructions \
+                       only when the vCPUs share one thread");
+    }
+    Ok(())
 }
 
 impl VmOpts {
@@ -81,7 +105,9 @@ impl VmOpts {
             rw_dirs: Vec::new(),
             kvm_cache: Some(cache.clone()),
             icount: self.icount,
+            tcg_threads: self.tcg_threads,
         };
+        check_clock_and_threads(self.icount, self.tcg_threads)?;
         cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
         if cfg.icount && !cfg.icount_under(cfg.accel) {
             log::warn!("--icount applies only if the guest runs under TCG (after a KVM error), not under KVM");
