@@ -18,8 +18,9 @@
 //!   turn-taking no hardware has: a vCPU waits while the other has the thread, up to a tick
 //!   (measured 2026-12-01: 462 of 466 waits of 2 ms or more in cyclictest under two hogs were
 //!   such turns). With QEMU 10.0.2, multi-threaded TCG (`--tcg-threads multi`) ran 11 boots with
-//!   66 sched_ext attach/detach cycles under load (2026-12-01) without the Oops; it is an option,
-//!   and every result file records which one ran.
+//!   66 sched_ext attach/detach cycles under load (2026-12-01) without the Oops, but in the fault
+//!   checks new starts of `mimic` died in the dynamic loader (SIGSEGV) after the overload checks:
+//!   it is an option to measure with, not the default, and every result file records which ran.
 //! * If a boot still ends with rc=255 before our command printed its start marker, we retry it
 //!   once and say so.
 //! * Under TCG the guest's clock is the host's, and timer interrupts arrive late, in steps of
