@@ -279,3 +279,18 @@ fn print_summary(r: &serde_json::Value, out: &std::path::Path) {
     println!("result   {}", out.display());
     println!("============================================================");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tcg_threads_words;
+    use serde_json::json;
+
+    #[test]
+    fn a_result_file_says_how_its_vcpus_ran() {
+        assert_eq!(tcg_threads_words(&json!({"tcg_threads": "multi", "cpus": 2})), "one host thread per vCPU");
+        assert_eq!(tcg_threads_words(&json!({"tcg_threads": "single", "cpus": 2})), "both vCPUs share one host thread");
+        assert_eq!(tcg_threads_words(&json!({"tcg_threads": "single", "cpus": 4})), "all 4 vCPUs share one host thread");
+        // Result files from before the field: single-threaded.
+        assert_eq!(tcg_threads_words(&json!({"cpus": 2})), "both vCPUs share one host thread");
+    }
+}
