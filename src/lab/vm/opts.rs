@@ -55,6 +55,16 @@ fn on_off(v: &str) -> Result<bool, String> {
     }
 }
 
+/// QEMU refuses its instruction-counted clock with one thread per vCPU ("-icount is not
+/// allowed with MTTCG"): say so before booting, naming both settings.
+fn check_clock_and_threads(icount: bool, threads: TcgThreads) -> Result<()> {
+    if icount && threads == TcgThreads::Multi {
+        anyhow::bail!("--icount (VM_ICOUNT) needs --tcg-threads single (VM_TCG_THREADS): QEMU counts instructions \
+                       only when the vCPUs share one thread");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,18 +91,9 @@ mod tests {
     }
 }
 
-/// QEMU refuses its instruction-counted clock with one thread per vCPU ("-icount is not
-/// allowed with MTTCG"): say so before booting, naming both settings.
-fn check_clock_and_threads(icount: bool, threads: TcgThreads) -> Result<()> {
-    if icount && threads == TcgThreads::Multi {
-        anyhow::bail!("--icount (VM_ICOUNT) needs --tcg-threads single (VM_TCG_THREADS): QEMU counts instructions \
-                       only when the vCPUs share one thread");
-    }
-    Ok(())
-}
-
 impl VmOpts {
     pub fn config(&self) -> Result<VmConfig> {
+        check_clock_and_threads(self.icount, self.tcg_threads)?;
         let cache = host::cache_dir();
         let env = self.kernel_env.clone().unwrap_or_else(|| cache.join("kernel/current.env"));
         let kernel = host::load_kernel_env(&env)?;
@@ -107,7 +108,6 @@ impl VmOpts {
             icount: self.icount,
             tcg_threads: self.tcg_threads,
         };
-        check_clock_and_threads(self.icount, self.tcg_threads)?;
         cfg.accel = super::kvm::resolve_accel(self.accel, &cfg, &cache);
         if cfg.icount && !cfg.icount_under(cfg.accel) {
             log::warn!("--icount applies only if the guest runs under TCG (after a KVM error), not under KVM");
